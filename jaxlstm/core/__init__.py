@@ -1,0 +1,38 @@
+"""The pure-function core: gates, cell steps, scan over time, init, counts.
+
+No Flax, no Optax: parameters and states are plain pytrees, so everything
+here composes with `jit`, `vmap`, `grad` and `scan` in any JAX code.
+"""
+
+from jaxlstm.core.cell import GateTrace, cell_step
+from jaxlstm.core.gates import (
+    block_preactivation,
+    candidate,
+    forget_gate,
+    input_gate,
+    output_gate,
+    preactivations,
+)
+from jaxlstm.core.gru import GRUParams, gru, gru_step, init_gru
+from jaxlstm.core.params import (
+    LSTMParams,
+    LSTMState,
+    hidden_size_of,
+    init_lstm,
+    param_count,
+    param_shapes,
+    zero_state,
+)
+from jaxlstm.core.rnn import RNNParams, init_rnn, rnn, rnn_step
+from jaxlstm.core.scan import lstm, scan_cell, valid_prefix_reversal
+from jaxlstm.core.spec import ACTIVATIONS, VARIANTS, CellSpec
+from jaxlstm.core.stack import bidirectional, init_lstm_stack, lstm_stack, stack
+
+__all__ = [
+    "ACTIVATIONS", "VARIANTS", "CellSpec", "GateTrace", "GRUParams", "LSTMParams", "LSTMState",
+    "RNNParams", "bidirectional", "block_preactivation", "candidate", "cell_step",
+    "forget_gate", "gru", "gru_step", "hidden_size_of", "init_gru", "init_lstm",
+    "init_lstm_stack", "init_rnn", "input_gate", "lstm", "lstm_stack", "output_gate",
+    "param_count", "param_shapes", "preactivations", "rnn", "rnn_step", "scan_cell", "stack",
+    "valid_prefix_reversal", "zero_state",
+]

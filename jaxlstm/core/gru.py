@@ -1,0 +1,76 @@
+"""The GRU baseline (Cho et al. 2014, PyTorch's form), run through the LSTM's driver.
+
+    r_t = σ(x_t W_r + b_xr + h_{t-1} U_r + b_hr)
+    z_t = σ(x_t W_z + b_xz + h_{t-1} U_z + b_hz)
+    n_t = tanh(x_t W_n + b_xn + r_t ⊙ (h_{t-1} U_n + b_hn))
+    h_t = (1 - z_t) ⊙ n_t + z_t ⊙ h_{t-1}
+
+Shapes: w_x (X, 3H), w_h (H, 3H), b_x (3H,), b_h (3H,), blocks r, z, n.
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+
+from jaxlstm.core.scan import check_sequence, scan_cell
+from jaxlstm.core.validation import check_float, check_last_dim, check_same_batch, check_state_tree
+
+
+class GRUParams(NamedTuple):
+    """GRU weights, blocks r, z, n: w_x (X, 3H), w_h (H, 3H), b_x (3H,), b_h (3H,)."""
+
+    w_x: jax.Array
+    w_h: jax.Array
+    b_x: jax.Array
+    b_h: jax.Array
+
+
+def init_gru(key, input_size: int, hidden_size: int, *, dtype=jnp.float32) -> GRUParams:
+    """Glorot-uniform input weights, orthogonal recurrent weights, zero biases."""
+    k_x, k_h = jax.random.split(key)
+    h3 = 3 * hidden_size
+    return GRUParams(
+        w_x=jax.nn.initializers.glorot_uniform()(k_x, (input_size, h3), dtype),
+        w_h=jax.nn.initializers.orthogonal()(k_h, (hidden_size, h3), dtype),
+        b_x=jnp.zeros((h3,), dtype),
+        b_h=jnp.zeros((h3,), dtype),
+    )
+
+
+def gru_step(params: GRUParams, h: jax.Array, x: jax.Array):
+    """One GRU step: h (..., H), x (..., X) -> (h_t, h_t)."""
+    check_float("x", x)
+    check_last_dim("x", x, params.w_x.shape[0], "input_size")
+    check_last_dim("h", h, params.w_h.shape[0], "hidden_size")
+    check_same_batch(x=x, h=h)
+    xr, xz, xn = jnp.split(x @ params.w_x + params.b_x, 3, axis=-1)
+    hr, hz, hn = jnp.split(h @ params.w_h + params.b_h, 3, axis=-1)
+    r = jax.nn.sigmoid(xr + hr)
+    z = jax.nn.sigmoid(xz + hz)
+    n = jnp.tanh(xn + r * hn)
+    h = (1.0 - z) * n + z * h
+    return h, h
+
+
+def gru(
+    params: GRUParams,
+    xs: jax.Array,
+    h0: Optional[jax.Array] = None,
+    *,
+    lengths: Optional[jax.Array] = None,
+    reverse: bool = False,
+    unroll: int = 1,
+    remat: bool = False,
+):
+    """Run a GRU over xs (T, X); returns (h_final (H,), hs (T, H)). See `lstm`."""
+    check_sequence(xs, params.w_x.shape[0], lengths)
+    default = jnp.zeros((params.w_h.shape[0],), params.w_x.dtype)
+    if h0 is None:
+        h0 = default
+    check_state_tree("h0", h0, default)
+    return scan_cell(
+        gru_step, params, xs, h0, lengths=lengths, reverse=reverse, unroll=unroll, remat=remat
+    )

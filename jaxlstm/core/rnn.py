@@ -1,0 +1,65 @@
+"""The Elman RNN baseline (seed 001), run through the same driver as the LSTM.
+
+    h_t = tanh(x_t · w_x + h_{t-1} · w_h + b)
+
+Shapes: w_x (X, H), w_h (H, H), b (H,); the state is h (H,).
+"""
+
+from __future__ import annotations
+
+from typing import NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+
+from jaxlstm.core.scan import check_sequence, scan_cell
+from jaxlstm.core.validation import check_float, check_last_dim, check_same_batch, check_state_tree
+
+
+class RNNParams(NamedTuple):
+    """Elman RNN weights: w_x (X, H), w_h (H, H), b (H,)."""
+
+    w_x: jax.Array
+    w_h: jax.Array
+    b: jax.Array
+
+
+def init_rnn(key, input_size: int, hidden_size: int, *, dtype=jnp.float32) -> RNNParams:
+    """Glorot-uniform input weights, orthogonal recurrent weights, zero bias."""
+    k_x, k_h = jax.random.split(key)
+    return RNNParams(
+        w_x=jax.nn.initializers.glorot_uniform()(k_x, (input_size, hidden_size), dtype),
+        w_h=jax.nn.initializers.orthogonal()(k_h, (hidden_size, hidden_size), dtype),
+        b=jnp.zeros((hidden_size,), dtype),
+    )
+
+
+def rnn_step(params: RNNParams, h: jax.Array, x: jax.Array):
+    """One Elman step: h (..., H), x (..., X) -> (h_t, h_t)."""
+    check_float("x", x)
+    check_last_dim("x", x, params.w_x.shape[0], "input_size")
+    check_last_dim("h", h, params.w_h.shape[0], "hidden_size")
+    check_same_batch(x=x, h=h)
+    h = jnp.tanh(x @ params.w_x + h @ params.w_h + params.b)
+    return h, h
+
+
+def rnn(
+    params: RNNParams,
+    xs: jax.Array,
+    h0: Optional[jax.Array] = None,
+    *,
+    lengths: Optional[jax.Array] = None,
+    reverse: bool = False,
+    unroll: int = 1,
+    remat: bool = False,
+):
+    """Run an Elman RNN over xs (T, X); returns (h_final (H,), hs (T, H)). See `lstm`."""
+    check_sequence(xs, params.w_x.shape[0], lengths)
+    default = jnp.zeros((params.w_h.shape[0],), params.w_x.dtype)
+    if h0 is None:
+        h0 = default
+    check_state_tree("h0", h0, default)
+    return scan_cell(
+        rnn_step, params, xs, h0, lengths=lengths, reverse=reverse, unroll=unroll, remat=remat
+    )

@@ -1,0 +1,105 @@
+"""Trace-time argument checks: clear errors instead of XLA shape tracebacks.
+
+Shapes are static under `jit`, so these checks cost nothing at run time. Values
+(the sequence lengths) are only checked when they are concrete.
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+
+def check_float(name: str, x) -> None:
+    """`x` must be a floating-point array."""
+    dtype = jnp.result_type(x)
+    if not jnp.issubdtype(dtype, jnp.floating):
+        raise TypeError(f"{name} must be a floating-point array, got dtype {dtype}")
+
+
+def check_rank(name: str, x, rank: int, layout: str) -> None:
+    """`x` must have exactly `rank` dimensions, described by `layout` (e.g. "(T, X)")."""
+    if jnp.ndim(x) != rank:
+        raise ValueError(
+            f"{name} must have shape {layout} (rank {rank}), got shape {jnp.shape(x)} "
+            f"(rank {jnp.ndim(x)})"
+            + ("; use jax.vmap to run a batch of sequences" if rank == 2 and jnp.ndim(x) == 3 else "")
+        )
+
+
+def check_last_dim(name: str, x, expected: int, what: str) -> None:
+    """The last axis of `x` must be `expected` (`what` names that size)."""
+    got = jnp.shape(x)[-1] if jnp.ndim(x) else None
+    if got != expected:
+        raise ValueError(
+            f"{name} must have last dimension {what}={expected}, got shape {jnp.shape(x)}"
+        )
+
+
+def check_step_inputs(params, state, x, spec) -> None:
+    """Check an LSTM step's parameters against `spec`, and `state` and `x` against both."""
+    from jaxlstm.core.params import hidden_size_of, param_shapes
+
+    check_float("x", x)
+    input_size = params.w_x.shape[0]
+    hidden = hidden_size_of(params)
+    proj = params.w_proj.shape[1] if params.w_proj is not None else None
+    expected = param_shapes(spec, input_size, hidden, proj)
+    for field, want in zip(params._fields, expected):
+        leaf = getattr(params, field)
+        got = None if leaf is None else tuple(leaf.shape)
+        if got != (None if want is None else tuple(want)):
+            raise ValueError(
+                f"params.{field} has shape {got} but CellSpec(variant={spec.variant!r}, "
+                f"peepholes={spec.peepholes}) with input_size={input_size}, "
+                f"hidden_size={hidden} expects {want}; were the parameters made "
+                f"for another variant?"
+            )
+    check_last_dim("x", x, input_size, "input_size")
+    out = proj or hidden
+    check_last_dim("state.h", state.h, out, "proj_size" if proj else "hidden_size")
+    check_last_dim("state.c", state.c, hidden, "hidden_size")
+    check_same_batch(x=x, **{"state.h": state.h, "state.c": state.c})
+
+
+def check_same_batch(**arrays) -> None:
+    """All arrays must share their leading (batch) shape, everything but the last axis."""
+    shapes = {name: tuple(jnp.shape(a))[:-1] for name, a in arrays.items()}
+    if len(set(shapes.values())) > 1:
+        desc = ", ".join(f"{n} {jnp.shape(a)}" for n, a in arrays.items())
+        raise ValueError(f"leading (batch) dimensions differ: {desc}")
+
+
+def check_lengths(lengths, num_steps: int, batch_shape: tuple = ()) -> None:
+    """`lengths` must be integers of `batch_shape`, in [0, T] when concrete."""
+    dtype = jnp.result_type(lengths)
+    if not jnp.issubdtype(dtype, jnp.integer):
+        raise TypeError(f"lengths must be an integer array, got dtype {dtype}")
+    if tuple(jnp.shape(lengths)) != tuple(batch_shape):
+        raise ValueError(
+            f"lengths must have shape {tuple(batch_shape)} (one per sequence), "
+            f"got shape {jnp.shape(lengths)}"
+        )
+    if isinstance(lengths, jax.core.Tracer):
+        return
+    values = np.asarray(lengths)
+    if values.size and (values.min() < 0 or values.max() > num_steps):
+        raise ValueError(
+            f"lengths must lie in [0, T={num_steps}], got min {values.min()} and "
+            f"max {values.max()}"
+        )
+
+
+def check_state_tree(name: str, state, expected) -> None:
+    """`state` must have the same structure and leaf shapes as `expected`."""
+    got_leaves, got_tree = jax.tree_util.tree_flatten(state)
+    want_leaves, want_tree = jax.tree_util.tree_flatten(expected)
+    if got_tree != want_tree:
+        raise ValueError(f"{name} must have structure {want_tree}, got {got_tree}")
+    for got, want in zip(got_leaves, want_leaves):
+        if jnp.shape(got) != jnp.shape(want):
+            raise ValueError(
+                f"{name} must have leaf shapes "
+                f"{[jnp.shape(w) for w in want_leaves]}, got {[jnp.shape(g) for g in got_leaves]}"
+            )
