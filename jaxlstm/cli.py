@@ -1,0 +1,173 @@
+"""The `jaxlstm` command: train | sweep | eval | generate | inspect.
+
+  jaxlstm train CONFIG [key=value ...] [--resume]
+  jaxlstm sweep CONFIG --grid key=v1,v2 [--grid ...] [--seeds N] [key=value ...]
+  jaxlstm eval RUN_DIR [--which best|latest]
+  jaxlstm generate RUN_DIR --prompt TEXT [--length N] [--temperature T]
+  jaxlstm inspect RUN_DIR [--text TEXT] [--layer K] [--out PNG]
+
+Errors in configs, data or arguments are printed as one line (exit code 2); a
+diverged run exits with 1, an interrupted one with 130 after saving a checkpoint.
+"""
+
+from __future__ import annotations
+
+import argparse
+import itertools
+import json
+import sys
+from pathlib import Path
+
+from jaxlstm.train.config import ConfigError, load_config
+
+
+def _train(args) -> int:
+    from jaxlstm.train.loop import fit
+
+    cfg = load_config(args.config, args.overrides)
+    summary = fit(cfg, resume=args.resume, quiet=args.quiet)
+    _print_summary(summary, cfg.run_dir)
+    return 0
+
+
+def _print_summary(summary: dict, run_dir: Path) -> None:
+    final = ", ".join(f"{k}={v:.4g}" for k, v in summary["final"].items())
+    base = ", ".join(f"{k}={v:.4g}" for k, v in summary["baseline"].items())
+    print(f"run folder: {run_dir}")
+    print(f"final: {final}")
+    if base:
+        print(f"baseline: {base}")
+    print(f"best {summary['monitor']} = {summary['best']:.4g} at step {summary['best_step']}; "
+          f"{summary['param_count']} parameters; {summary['wall_time_s']} s")
+
+
+def _parse_grid(items) -> dict:
+    grid = {}
+    for item in items:
+        if "=" not in item:
+            raise ConfigError(f"--grid {item!r} must have the form key=v1,v2,...")
+        key, values = item.split("=", 1)
+        grid[key] = values.split(",")
+    return grid
+
+
+def _sweep(args) -> int:
+    from jaxlstm.train.loop import fit
+    from jaxlstm.train.sweep import write_sweep_report
+
+    grid = _parse_grid(args.grid)
+    base = load_config(args.config, args.overrides)
+    seeds = range(base.train.seed, base.train.seed + args.seeds)
+    sweep_dir = base.run_dir
+    runs = []
+    combos = list(itertools.product(*grid.values())) or [()]
+    for combo in combos:
+        point = dict(zip(grid, combo))
+        label = ",".join(f"{k.split('.')[-1]}={v}" for k, v in point.items()) or "base"
+        for seed in seeds:
+            overrides = list(args.overrides) + [f"{k}={v}" for k, v in point.items()] + [
+                f"train.seed={seed}", f"out_dir={sweep_dir}", f"name={label}-seed{seed}"]
+            cfg = load_config(args.config, overrides)
+            print(f"== {label} seed {seed}", file=sys.stderr)
+            summary = fit(cfg, resume=args.resume, quiet=args.quiet)
+            runs.append({"point": point, "label": label, "seed": seed, "summary": summary})
+    table = write_sweep_report(runs, sweep_dir, title=f"{base.name}: {base.task}")
+    print(table)
+    return 0
+
+
+def _eval(args) -> int:
+    from jaxlstm.train.loop import load_run
+
+    cfg, trainer = load_run(args.run_dir, which=args.which)
+    _, eval_step = trainer.compiled_steps()
+    metrics = trainer.evaluate(eval_step)
+    out = {"run": str(args.run_dir), "checkpoint": args.which, **metrics,
+           "baseline": trainer.task.baseline()}
+    (Path(args.run_dir) / "eval.json").write_text(json.dumps(out, indent=2) + "\n")
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def _generate(args) -> int:
+    from jaxlstm.train.generate import sample_text
+    from jaxlstm.train.loop import load_run
+
+    cfg, trainer = load_run(args.run_dir)
+    vocab = getattr(trainer.task, "vocab", None)
+    if vocab is None or not hasattr(trainer.model, "vocab_size"):
+        raise ConfigError(f"generate needs a language-model run (task char_lm); {args.run_dir} "
+                          f"is task {cfg.task!r}")
+    print(sample_text(trainer.model, vocab, args.prompt, args.length,
+                      temperature=args.temperature, seed=args.seed))
+    return 0
+
+
+def _inspect(args) -> int:
+    from jaxlstm.train.inspect import inspect_run
+
+    path = inspect_run(args.run_dir, text=args.text, layer=args.layer, out=args.out)
+    print(f"wrote {path}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="jaxlstm", description=__doc__.split("\n\n")[0])
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("train", help="train a config into a run folder")
+    p.add_argument("config", help="YAML config, e.g. configs/quickstart.yaml")
+    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.steps=100")
+    p.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_train)
+
+    p = sub.add_parser("sweep", help="train a grid of configs (and seeds) and compare them")
+    p.add_argument("config")
+    p.add_argument("overrides", nargs="*")
+    p.add_argument("--grid", action="append", default=[], help="key=v1,v2,... (repeatable)")
+    p.add_argument("--seeds", type=int, default=1, help="seeds per grid point")
+    p.add_argument("--resume", action="store_true")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(func=_sweep)
+
+    p = sub.add_parser("eval", help="evaluate a run's checkpoint on its held-out data")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--which", choices=("best", "latest"), default="best")
+    p.set_defaults(func=_eval)
+
+    p = sub.add_parser("generate", help="sample text from a language-model run")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--prompt", required=True)
+    p.add_argument("--length", type=int, default=200)
+    p.add_argument("--temperature", type=float, default=0.8)
+    p.add_argument("--seed", type=int, default=0)
+    p.set_defaults(func=_generate)
+
+    p = sub.add_parser("inspect", help="plot gate activations and cell state over time")
+    p.add_argument("run_dir", type=Path)
+    p.add_argument("--text", default=None, help="input text (language models); default: a held-out example")
+    p.add_argument("--layer", type=int, default=0)
+    p.add_argument("--out", type=Path, default=None, help="PNG path (default RUN_DIR/gates.png)")
+    p.set_defaults(func=_inspect)
+    return parser
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    from jaxlstm.train.loop import RunExists, TrainingDiverged
+
+    try:
+        return args.func(args)
+    except (ConfigError, RunExists, FileNotFoundError, ValueError, TypeError) as e:
+        print(f"jaxlstm {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except TrainingDiverged as e:
+        print(f"jaxlstm {args.command}: training diverged: {e}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,108 @@
+"""NNX cells: a core parameter tuple held as `nnx.Param`s, stepping with the core function.
+
+Each field of the core's NamedTuple (`LSTMParams`, `GRUParams`, `RNNParams`) is one
+`nnx.Param` attribute of the same name (None stays None), so `cell.params` and
+`Cell.from_params` convert without any copying logic. No gate math lives here.
+"""
+
+from __future__ import annotations
+
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from jaxlstm.core import (
+    CellSpec, GRUParams, LSTMParams, LSTMState, RNNParams, cell_step, gru_step, init_gru,
+    init_lstm, init_rnn, rnn_step, zero_state,
+)
+
+
+class ParamTupleCell(nnx.Module):
+    """Base: stores a core parameter NamedTuple field by field as `nnx.Param`."""
+
+    params_type: type = tuple
+
+    def _store(self, params) -> None:
+        for name, value in params._asdict().items():
+            setattr(self, name, None if value is None else nnx.Param(jnp.asarray(value)))
+
+    @property
+    def params(self):
+        """The core parameter tuple (the same arrays, no copy)."""
+        fields = {}
+        for name in self.params_type._fields:
+            value = getattr(self, name)
+            fields[name] = None if value is None else value[...]
+        return self.params_type(**fields)
+
+
+class LSTMCell(ParamTupleCell):
+    """One LSTM layer's parameters; `cell(state, x)` is `core.cell_step` on (B, X).
+
+    Args:
+      in_features: X. hidden_size: H. spec: the `CellSpec` variant.
+      proj_size: R for an LSTMP projection, or None. rngs: `nnx.Rngs` with a `params` stream.
+    """
+
+    params_type = LSTMParams
+
+    def __init__(self, in_features: int, hidden_size: int, *, spec: CellSpec = CellSpec(),
+                 proj_size: Optional[int] = None, dtype=jnp.float32, rngs: nnx.Rngs):
+        self.spec = spec
+        self._store(init_lstm(rngs.params(), in_features, hidden_size, spec,
+                              proj_size=proj_size, dtype=dtype))
+
+    @classmethod
+    def from_params(cls, params: LSTMParams, spec: CellSpec = CellSpec()) -> "LSTMCell":
+        cell = object.__new__(cls)
+        cell.spec = spec
+        cell._store(params)
+        return cell
+
+    def initial_state(self, batch_size: Optional[int] = None) -> LSTMState:
+        return zero_state(self.params, () if batch_size is None else (batch_size,))
+
+    def __call__(self, state: LSTMState, x: jax.Array):
+        """(state (B, R)/(B, H), x (B, X)) -> (new_state, h (B, R))."""
+        return cell_step(self.params, state, x, self.spec)
+
+
+class _SimpleCell(ParamTupleCell):
+    """Shared constructor of the single-state baselines (state: h (B, H))."""
+
+    init_fn = None
+    step_fn = None
+
+    def __init__(self, in_features: int, hidden_size: int, *, dtype=jnp.float32, rngs: nnx.Rngs):
+        self._store(type(self).init_fn(rngs.params(), in_features, hidden_size, dtype=dtype))
+
+    @classmethod
+    def from_params(cls, params):
+        cell = object.__new__(cls)
+        cell._store(params)
+        return cell
+
+    def initial_state(self, batch_size: Optional[int] = None) -> jax.Array:
+        shape = (self.w_h.shape[0],) if batch_size is None else (batch_size, self.w_h.shape[0])
+        return jnp.zeros(shape, self.w_x.dtype)
+
+    def __call__(self, h: jax.Array, x: jax.Array):
+        return type(self).step_fn(self.params, h, x)
+
+
+class GRUCell(_SimpleCell):
+    """One GRU layer (`core.gru_step`)."""
+
+    params_type = GRUParams
+    init_fn = staticmethod(init_gru)
+    step_fn = staticmethod(gru_step)
+
+
+class RNNCell(_SimpleCell):
+    """One Elman RNN layer (`core.rnn_step`)."""
+
+    params_type = RNNParams
+    init_fn = staticmethod(init_rnn)
+    step_fn = staticmethod(rnn_step)

@@ -1,0 +1,244 @@
+"""Batch-major recurrent layers: stacked, bidirectional, with lengths and dropout.
+
+`LSTM`, `GRU` and `RNN` hold one cell module per layer and direction and run
+`core.stack` under `jax.vmap` over the batch. Inputs are (B, T, X); outputs are
+(B, T, D·R) with D = 2 when bidirectional (forward features first).
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import Any, Optional
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from jaxlstm.core import CellSpec, gru, lstm, rnn, stack, zero_state
+from jaxlstm.core.validation import check_float, check_lengths, check_rank
+from jaxlstm.nn.cell import GRUCell, LSTMCell, RNNCell
+
+
+class Recurrent(nnx.Module):
+    """A stack of recurrent layers over (B, T, X); see `LSTM` for the arguments."""
+
+    def __init__(self, forward: list, backward: Optional[list], *, dropout: float = 0.0,
+                 unroll: int = 1, remat: bool = False):
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
+        self.forward_cells = nnx.List(forward)
+        self.backward_cells = None if backward is None else nnx.List(backward)
+        self.dropout = dropout
+        self.unroll = unroll
+        self.remat = remat
+
+    @property
+    def bidirectional(self) -> bool:
+        return self.backward_cells is not None
+
+    @property
+    def num_layers(self) -> int:
+        return len(self.forward_cells)
+
+    @property
+    def in_features(self) -> int:
+        return self.forward_cells[0].w_x.shape[0]
+
+    def layer_fn(self, cell):
+        raise NotImplementedError
+
+    def layer_params(self) -> list:
+        """The core parameters: one tuple per layer, (forward, backward) pairs if bidirectional."""
+        fw = [c.params for c in self.forward_cells]
+        if not self.bidirectional:
+            return fw
+        return list(zip(fw, [c.params for c in self.backward_cells]))
+
+    def initial_state(self, batch_size: int) -> list:
+        """Zero initial states for `__call__`: one per layer (pairs if bidirectional)."""
+        fw = [c.initial_state(batch_size) for c in self.forward_cells]
+        if not self.bidirectional:
+            return fw
+        return list(zip(fw, [c.initial_state(batch_size) for c in self.backward_cells]))
+
+    def __call__(self, xs: jax.Array, *, lengths: Optional[jax.Array] = None,
+                 initial_state: Optional[list] = None, key: Optional[jax.Array] = None):
+        """Run the stack.
+
+        Args:
+          xs: (B, T, X) inputs.
+          lengths: (B,) ints, the valid steps of each sequence (None: all T).
+          initial_state: as from `initial_state(B)`; zeros when None.
+          key: PRNG key for dropout between layers; no dropout when None (evaluation).
+
+        Returns:
+          `(hs (B, T, D·R), finals)`, finals shaped like `initial_state(B)`.
+        """
+        check_rank("xs", xs, 3, "(B, T, X)")
+        check_float("xs", xs)
+        if xs.shape[-1] != self.in_features:
+            raise ValueError(
+                f"xs must have shape (B, T, in_features={self.in_features}), got shape {xs.shape}")
+        batch, steps = xs.shape[:2]
+        if lengths is not None:
+            check_lengths(lengths, steps, (batch,))
+        if initial_state is not None:
+            _check_batched_state(initial_state, self.initial_state(batch))
+        keys = None
+        if key is not None and self.dropout > 0.0 and self.num_layers > 1:
+            keys = jax.random.split(key, batch)
+        layer = self.layer_fn(self.forward_cells[0])
+        run = functools.partial(
+            stack, layer, self.layer_params(), is_bidirectional=self.bidirectional,
+            dropout_rate=self.dropout, unroll=self.unroll, remat=self.remat)
+
+        def one(x, n, k, s0):
+            finals, hs = run(x, s0, lengths=n, key=k)
+            return hs, finals
+
+        return jax.vmap(one)(xs, lengths, keys, initial_state)
+
+    def gate_traces(self, xs: jax.Array, length: Optional[int] = None) -> list:
+        """Per-layer `GateTrace`s (each field (T, H)) of one sequence xs (T, X); LSTM only.
+
+        For bidirectional layers the trace is the forward direction's.
+        """
+        raise TypeError(f"{type(self).__name__} has no gates to trace")
+
+
+def _check_batched_state(state, expected) -> None:
+    got, want = jax.tree.leaves(state), jax.tree.leaves(expected)
+    if jax.tree.structure(state) != jax.tree.structure(expected) or any(
+            jnp.shape(g) != jnp.shape(w) for g, w in zip(got, want)):
+        raise ValueError(
+            f"initial_state must match initial_state(B): leaf shapes "
+            f"{[jnp.shape(w) for w in want]}, got {[jnp.shape(g) for g in got]}")
+
+
+class LSTM(Recurrent):
+    """Stacked (bi)directional LSTM, batch-major, of any `CellSpec` variant.
+
+    Args:
+      in_features: X. hidden_size: H. num_layers: stacked layers.
+      bidirectional: run each layer both ways, outputs concatenated.
+      dropout: dropout rate on the outputs of every layer but the last.
+      proj_size: LSTMP projection size R, or None.
+      spec: the cell variant. unroll, remat: passed to the scan.
+      rngs: `nnx.Rngs` with a `params` stream.
+    """
+
+    def __init__(self, in_features: int, hidden_size: int, *, num_layers: int = 1,
+                 bidirectional: bool = False, dropout: float = 0.0,
+                 proj_size: Optional[int] = None, spec: CellSpec = CellSpec(), unroll: int = 1,
+                 remat: bool = False, dtype=jnp.float32, rngs: nnx.Rngs):
+        if not isinstance(num_layers, int) or num_layers < 1:
+            raise ValueError(f"num_layers must be a positive int, got {num_layers!r}")
+        out = (proj_size or hidden_size) * (2 if bidirectional else 1)
+        make = lambda k: LSTMCell(in_features if k == 0 else out, hidden_size, spec=spec,
+                                  proj_size=proj_size, dtype=dtype, rngs=rngs)
+        forward = [make(k) for k in range(num_layers)]
+        backward = [make(k) for k in range(num_layers)] if bidirectional else None
+        super().__init__(forward, backward, dropout=dropout, unroll=unroll, remat=remat)
+
+    @property
+    def spec(self) -> CellSpec:
+        return self.forward_cells[0].spec
+
+    @property
+    def out_features(self) -> int:
+        return zero_state(self.forward_cells[-1].params).h.shape[-1] * (2 if self.bidirectional else 1)
+
+    def layer_fn(self, cell):
+        return functools.partial(lstm, spec=cell.spec)
+
+    @classmethod
+    def from_params(cls, layers: list, spec: CellSpec = CellSpec(), *, dropout: float = 0.0,
+                    unroll: int = 1, remat: bool = False) -> "LSTM":
+        """An `LSTM` holding the core parameters `layers` (as from `init_lstm_stack`)."""
+        bidirectional = isinstance(layers[0], tuple) and not hasattr(layers[0], "_fields")
+        module = object.__new__(cls)
+        fw = [LSTMCell.from_params(p[0] if bidirectional else p, spec) for p in layers]
+        bw = [LSTMCell.from_params(p[1], spec) for p in layers] if bidirectional else None
+        Recurrent.__init__(module, fw, bw, dropout=dropout, unroll=unroll, remat=remat)
+        return module
+
+    @classmethod
+    def from_torch(cls, module_or_state_dict, **kwargs) -> "LSTM":
+        """An `LSTM` with the weights of a `torch.nn.LSTM` (module or state dict)."""
+        from jaxlstm.interop.torch import from_torch_lstm
+
+        return cls.from_params(from_torch_lstm(module_or_state_dict), CellSpec(), **kwargs)
+
+    def gate_traces(self, xs: jax.Array, length: Optional[int] = None) -> list:
+        traces = []
+        for k, cell in enumerate(self.forward_cells):
+            _, (hs, trace) = lstm(cell.params, xs, spec=cell.spec, return_gates=True,
+                                  lengths=None if length is None else jnp.asarray(length))
+            traces.append(trace)
+            if self.bidirectional:
+                _, hs_bw = lstm(self.backward_cells[k].params, xs, spec=cell.spec, reverse=True,
+                                lengths=None if length is None else jnp.asarray(length))
+                hs = jnp.concatenate([hs, hs_bw], axis=-1)
+            xs = hs
+        return traces
+
+
+def _simple_stack(cell_type, in_features, hidden_size, num_layers, bidirectional, dtype, rngs):
+    if not isinstance(num_layers, int) or num_layers < 1:
+        raise ValueError(f"num_layers must be a positive int, got {num_layers!r}")
+    out = hidden_size * (2 if bidirectional else 1)
+    make = lambda k: cell_type(in_features if k == 0 else out, hidden_size, dtype=dtype, rngs=rngs)
+    forward = [make(k) for k in range(num_layers)]
+    backward = [make(k) for k in range(num_layers)] if bidirectional else None
+    return forward, backward
+
+
+class GRU(Recurrent):
+    """Stacked (bi)directional GRU baseline; same arguments as `LSTM` less spec/proj_size."""
+
+    def __init__(self, in_features: int, hidden_size: int, *, num_layers: int = 1,
+                 bidirectional: bool = False, dropout: float = 0.0, unroll: int = 1,
+                 remat: bool = False, dtype=jnp.float32, rngs: nnx.Rngs):
+        fw, bw = _simple_stack(GRUCell, in_features, hidden_size, num_layers, bidirectional, dtype, rngs)
+        super().__init__(fw, bw, dropout=dropout, unroll=unroll, remat=remat)
+
+    @property
+    def out_features(self) -> int:
+        return self.forward_cells[-1].w_h.shape[0] * (2 if self.bidirectional else 1)
+
+    def layer_fn(self, cell):
+        return gru
+
+
+class RNN(Recurrent):
+    """Stacked (bi)directional Elman RNN baseline; same arguments as `GRU`."""
+
+    def __init__(self, in_features: int, hidden_size: int, *, num_layers: int = 1,
+                 bidirectional: bool = False, dropout: float = 0.0, unroll: int = 1,
+                 remat: bool = False, dtype=jnp.float32, rngs: nnx.Rngs):
+        fw, bw = _simple_stack(RNNCell, in_features, hidden_size, num_layers, bidirectional, dtype, rngs)
+        super().__init__(fw, bw, dropout=dropout, unroll=unroll, remat=remat)
+
+    @property
+    def out_features(self) -> int:
+        return self.forward_cells[-1].w_h.shape[0] * (2 if self.bidirectional else 1)
+
+    def layer_fn(self, cell):
+        return rnn
+
+
+CELLS = ("lstm", "gru", "rnn")
+
+
+def make_encoder(cell: str, in_features: int, hidden_size: int, *, spec: CellSpec = CellSpec(),
+                 proj_size: Optional[int] = None, rngs: nnx.Rngs, **kwargs) -> Recurrent:
+    """The recurrent stack named by `cell` in {"lstm", "gru", "rnn"}."""
+    if cell == "lstm":
+        return LSTM(in_features, hidden_size, spec=spec, proj_size=proj_size, rngs=rngs, **kwargs)
+    if proj_size is not None:
+        raise ValueError(f"proj_size is an LSTM option; cell={cell!r} has none")
+    if cell == "gru":
+        return GRU(in_features, hidden_size, rngs=rngs, **kwargs)
+    if cell == "rnn":
+        return RNN(in_features, hidden_size, rngs=rngs, **kwargs)
+    raise ValueError(f"cell must be one of {list(CELLS)}, got {cell!r}")

@@ -1,0 +1,203 @@
+"""The experiment config schema, loaded from YAML with OmegaConf structured configs.
+
+A config file has the sections `model`, `optim`, `train` and `data` plus the top-level
+`name`, `task` and `out_dir`. `data` is validated against the chosen task's own
+dataclass (`Task.Data`). Unknown keys, wrong types and invalid values raise
+`ConfigError` naming the key (e.g. "model.variant") and the valid choices.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Optional, Sequence
+
+import yaml
+from omegaconf import OmegaConf
+from omegaconf.errors import OmegaConfBaseException
+
+from jaxlstm.core.spec import ACTIVATIONS, VARIANTS, CellSpec
+
+
+class ConfigError(ValueError):
+    """An invalid experiment config; the message names the key."""
+
+
+def _choice(key: str, value, choices: Sequence) -> None:
+    if value not in choices:
+        raise ConfigError(f"config key {key}: must be one of {list(choices)}, got {value!r}")
+
+
+def _positive(key: str, value, allow_zero: bool = False) -> None:
+    if value is not None and (value < 0 or (value == 0 and not allow_zero)):
+        raise ConfigError(f"config key {key}: must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+
+
+@dataclass
+class ModelConfig:
+    """The recurrent encoder; `cell` picks the LSTM or a baseline (gru, rnn)."""
+
+    cell: str = "lstm"
+    variant: str = "vanilla"
+    peepholes: bool = False
+    gate_activation: str = "sigmoid"
+    candidate_activation: str = "tanh"
+    cell_activation: str = "tanh"
+    forget_bias: float = 1.0
+    hidden_size: int = 128
+    num_layers: int = 1
+    bidirectional: bool = False
+    dropout: float = 0.0
+    proj_size: Optional[int] = None
+    embed_dim: int = 64
+    unroll: int = 1
+    remat: bool = False
+
+    def __post_init__(self):
+        _choice("model.cell", self.cell, ("lstm", "gru", "rnn"))
+        _choice("model.variant", self.variant, VARIANTS)
+        for name in ("gate_activation", "candidate_activation", "cell_activation"):
+            _choice(f"model.{name}", getattr(self, name), list(ACTIVATIONS))
+        for name in ("hidden_size", "num_layers", "embed_dim", "unroll", "proj_size"):
+            _positive(f"model.{name}", getattr(self, name))
+        if not 0.0 <= self.dropout < 1.0:
+            raise ConfigError(f"config key model.dropout: must lie in [0, 1), got {self.dropout}")
+        try:
+            self.spec
+        except ValueError as e:
+            raise ConfigError(f"config keys model.variant/model.peepholes: {e}") from None
+
+    @property
+    def spec(self) -> CellSpec:
+        return CellSpec(self.variant, self.peepholes, self.gate_activation,
+                        self.candidate_activation, self.cell_activation, self.forget_bias)
+
+    def encoder_kwargs(self) -> dict:
+        """Keyword arguments for `jaxlstm.nn.make_encoder` (and the task models)."""
+        kw = dict(cell=self.cell, hidden_size=self.hidden_size, num_layers=self.num_layers,
+                  bidirectional=self.bidirectional, dropout=self.dropout, unroll=self.unroll,
+                  remat=self.remat)
+        if self.cell == "lstm":
+            kw.update(spec=self.spec, proj_size=self.proj_size)
+        return kw
+
+
+@dataclass
+class OptimConfig:
+    """Optax optimizer, learning-rate schedule and gradient clipping."""
+
+    name: str = "adam"
+    learning_rate: float = 1e-3
+    schedule: str = "constant"
+    warmup_steps: int = 0
+    momentum: float = 0.9
+    weight_decay: float = 0.0
+    clip_norm: Optional[float] = 1.0
+
+    def __post_init__(self):
+        _choice("optim.name", self.name, ("adam", "adamw", "sgd", "rmsprop"))
+        _choice("optim.schedule", self.schedule, ("constant", "cosine", "linear"))
+        _positive("optim.learning_rate", self.learning_rate)
+        _positive("optim.warmup_steps", self.warmup_steps, allow_zero=True)
+        _positive("optim.clip_norm", self.clip_norm)
+
+
+@dataclass
+class TrainConfig:
+    """The loop: steps, batches, evaluation, checkpoints, early stopping."""
+
+    steps: int = 1000
+    batch_size: int = 32
+    seed: int = 0
+    eval_every: int = 100
+    log_every: int = 10
+    checkpoint_every: int = 200
+    keep_checkpoints: int = 2
+    early_stopping_patience: Optional[int] = None
+    monitor: str = ""
+    progress: bool = True
+
+    def __post_init__(self):
+        for name in ("steps", "batch_size", "eval_every", "log_every", "checkpoint_every",
+                     "keep_checkpoints", "early_stopping_patience"):
+            _positive(f"train.{name}", getattr(self, name))
+
+
+@dataclass
+class Config:
+    """A whole experiment. `data` holds the task's own options (`Task.Data`)."""
+
+    name: str = "run"
+    task: str = "char_lm"
+    out_dir: str = "runs"
+    model: ModelConfig = field(default_factory=ModelConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+    train: TrainConfig = field(default_factory=TrainConfig)
+    data: Any = field(default_factory=dict)
+
+    @property
+    def run_dir(self) -> Path:
+        return Path(self.out_dir) / self.name
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+    def to_yaml(self) -> str:
+        return yaml.safe_dump(self.to_dict(), sort_keys=False)
+
+
+def _omegaconf_error(e: OmegaConfBaseException, source: str) -> ConfigError:
+    key = getattr(e, "full_key", None)
+    msg = str(e).split("\n")[0]
+    where = f"config key {key}" if key else "config"
+    return ConfigError(f"{where} ({source}): {msg}")
+
+
+def load_config(path_or_dict, overrides: Sequence[str] = ()) -> Config:
+    """Load and validate a config from a YAML path (or a dict), with `key=value` overrides.
+
+    Raises:
+      ConfigError: naming the key, for unknown keys, wrong types, invalid values,
+        malformed YAML or a malformed override.
+      FileNotFoundError: the YAML file does not exist.
+    """
+    from jaxlstm.train.tasks import get_task
+
+    if isinstance(path_or_dict, dict):
+        raw, source = OmegaConf.create(path_or_dict), "dict"
+    else:
+        path = Path(path_or_dict)
+        if not path.is_file():
+            raise FileNotFoundError(f"config file not found: {path}")
+        source = str(path)
+        try:
+            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+        except yaml.YAMLError as e:
+            raise ConfigError(f"config file {path} is not valid YAML: {e}") from None
+        if loaded is None:
+            loaded = {}
+        if not isinstance(loaded, dict):
+            raise ConfigError(f"config file {path} must hold a mapping of keys, got {type(loaded).__name__}")
+        raw = OmegaConf.create(loaded)
+    for item in overrides:
+        if "=" not in item:
+            raise ConfigError(f"override {item!r} must have the form key=value")
+    try:
+        user = OmegaConf.merge(raw, OmegaConf.from_dotlist(list(overrides)))
+        data = user.pop("data", None) or {}
+        merged = OmegaConf.merge(OmegaConf.structured(Config), user)
+        task = get_task(merged.task)
+        data = OmegaConf.merge(OmegaConf.structured(task.Data), data)
+    except OmegaConfBaseException as e:
+        raise _omegaconf_error(e, source) from None
+    except KeyError as e:
+        raise ConfigError(str(e.args[0])) from None
+    try:
+        cfg = OmegaConf.to_object(merged)
+        cfg.data = OmegaConf.to_object(data)
+    except OmegaConfBaseException as e:
+        raise _omegaconf_error(e, source) from None
+    if hasattr(cfg.data, "validate"):
+        cfg.data.validate()
+    return cfg

@@ -1,0 +1,80 @@
+"""`Task`: what an experiment trains on — data, model, loss and evaluation.
+
+The training loop knows nothing task-specific: it asks the task for a model, for
+the batch of step s (drawn from a NumPy generator seeded by (seed, s), so a resumed
+run sees the same batches), for the loss, and for evaluation metrics.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+Batch = dict  # str -> np.ndarray with a leading batch axis
+
+
+class Task:
+    """Base class; subclasses set `name`, `Data` and implement the abstract methods.
+
+    Attributes:
+      Data: a dataclass of the task's `data:` config section.
+      monitor: the eval metric that picks the best checkpoint and drives early stopping.
+      monitor_mode: "min" or "max".
+    """
+
+    name: str = ""
+    Data: type = None
+    monitor: str = "valid/loss"
+    monitor_mode: str = "min"
+
+    def __init__(self, cfg):
+        self.cfg = cfg
+        self.data = cfg.data
+
+    def make_model(self, rngs: nnx.Rngs) -> nnx.Module:
+        raise NotImplementedError
+
+    def train_batch(self, rng: np.random.Generator, batch_size: int) -> Batch:
+        raise NotImplementedError
+
+    def eval_batches(self) -> list[Batch]:
+        raise NotImplementedError
+
+    def loss(self, model: nnx.Module, batch: Batch, key) -> tuple[jax.Array, dict]:
+        """(scalar loss, {metric: scalar}) for one batch; jittable. key: dropout key or None."""
+        raise NotImplementedError
+
+    def evaluate(self, model: nnx.Module, eval_step: Callable) -> dict:
+        """Metrics on the held-out batches; by default the example-weighted mean of the
+        loss metrics. `eval_step(batch) -> (loss, metrics)` is the jitted `loss`."""
+        totals, count = {}, 0
+        for batch in self.eval_batches():
+            n = len(next(iter(batch.values())))
+            loss, metrics = eval_step(batch)
+            for k, v in {"loss": loss, **metrics}.items():
+                totals[k] = totals.get(k, 0.0) + float(v) * n
+            count += n
+        return {k: v / count for k, v in totals.items()}
+
+    def baseline(self) -> dict:
+        """Metrics of a trivial predictor on the held-out data, for comparison."""
+        return {}
+
+    def examples_per_batch_unit(self) -> str:
+        return "seq"
+
+
+def cross_entropy(logits: jax.Array, labels: jax.Array, mask=None) -> tuple[jax.Array, jax.Array]:
+    """Mean softmax cross-entropy (nats) and accuracy over positions where `mask` is true."""
+    logp = jax.nn.log_softmax(logits.astype(jnp.float32))
+    nll = -jnp.take_along_axis(logp, labels[..., None], axis=-1)[..., 0]
+    correct = (jnp.argmax(logits, -1) == labels).astype(jnp.float32)
+    if mask is None:
+        return nll.mean(), correct.mean()
+    mask = mask.astype(jnp.float32)
+    denom = jnp.maximum(mask.sum(), 1.0)
+    return (nll * mask).sum() / denom, (correct * mask).sum() / denom

@@ -1,0 +1,83 @@
+"""Character language model (seed 000): next-character prediction on real text.
+
+The default text is the standard library's own docstrings, which every Python has;
+`data.source` may instead be the path of any UTF-8 text file. Metrics are in nats
+(`loss`) and bits per character (`bpc`); the baseline is the unigram model.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from flax import nnx
+
+from jaxlstm.data.text import CharVocab, char_lm_batches, load_text, stdlib_corpus, train_valid_split
+from jaxlstm.nn.heads import LanguageModel
+from jaxlstm.train.config import ConfigError
+from jaxlstm.train.tasks.base import Task, cross_entropy
+
+
+@dataclass
+class CharLMData:
+    source: str = "stdlib"
+    max_chars: int = 300_000
+    seq_len: int = 64
+    valid_fraction: float = 0.1
+    eval_batches: int = 8
+    eval_batch_size: int = 64
+
+    def validate(self):
+        if not 0.0 < self.valid_fraction < 1.0:
+            raise ConfigError(f"config key data.valid_fraction: must lie in (0, 1), got {self.valid_fraction}")
+        if self.seq_len < 2:
+            raise ConfigError(f"config key data.seq_len: must be >= 2, got {self.seq_len}")
+
+
+class CharLM(Task):
+    name = "char_lm"
+    Data = CharLMData
+    monitor = "valid/bpc"
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        d = self.data
+        text = stdlib_corpus(d.max_chars) if d.source == "stdlib" else load_text(d.source)[: d.max_chars]
+        self.vocab = CharVocab.build(text)
+        train, valid = train_valid_split(text, d.valid_fraction)
+        self.train_ids, self.valid_ids = self.vocab.encode(train), self.vocab.encode(valid)
+        if len(self.valid_ids) <= d.seq_len + 1:
+            raise ConfigError(f"config key data.seq_len: {d.seq_len} is longer than the "
+                              f"validation text ({len(self.valid_ids)} characters)")
+        rng = np.random.default_rng(12345)
+        self._eval = [dict(zip(("inputs", "targets"),
+                               char_lm_batches(self.valid_ids, d.seq_len, d.eval_batch_size, rng)))
+                      for _ in range(d.eval_batches)]
+
+    def make_model(self, rngs):
+        m = self.cfg.model
+        return LanguageModel(len(self.vocab), embed_dim=m.embed_dim, rngs=rngs, **m.encoder_kwargs())
+
+    def train_batch(self, rng, batch_size):
+        inputs, targets = char_lm_batches(self.train_ids, self.data.seq_len, batch_size, rng)
+        return {"inputs": inputs, "targets": targets}
+
+    def eval_batches(self):
+        return self._eval
+
+    def loss(self, model, batch, key):
+        logits, _ = model(batch["inputs"], key=key)
+        loss, acc = cross_entropy(logits, batch["targets"])
+        return loss, {"bpc": loss / math.log(2.0), "accuracy": acc}
+
+    def baseline(self):
+        counts = np.bincount(self.train_ids, minlength=len(self.vocab)) + 1.0
+        logp = np.log2(counts / counts.sum())
+        return {"unigram_bpc": float(-logp[self.valid_ids].mean()),
+                "uniform_bpc": math.log2(len(self.vocab))}
+
+    def examples_per_batch_unit(self):
+        return "char"
