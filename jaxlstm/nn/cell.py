@@ -15,7 +15,7 @@ from flax import nnx
 
 from jaxlstm.core import (
     CellSpec, GRUParams, LSTMParams, LSTMState, RNNParams, cell_step, gru_step, init_gru,
-    init_lstm, init_rnn, rnn_step, zero_state,
+    hidden_size_of, init_lstm, init_rnn, rnn_step, zero_state,
 )
 
 
@@ -56,8 +56,10 @@ class LSTMCell(ParamTupleCell):
 
     @classmethod
     def from_params(cls, params: LSTMParams, spec: CellSpec = CellSpec()) -> "LSTMCell":
-        cell = object.__new__(cls)
-        cell.spec = spec
+        """A cell holding `params` (the arrays themselves)."""
+        proj = params.w_proj.shape[1] if params.w_proj is not None else None
+        cell = cls(params.w_x.shape[0], hidden_size_of(params), spec=spec, proj_size=proj,
+                   dtype=params.w_x.dtype, rngs=nnx.Rngs(0))
         cell._store(params)
         return cell
 
@@ -80,7 +82,8 @@ class _SimpleCell(ParamTupleCell):
 
     @classmethod
     def from_params(cls, params):
-        cell = object.__new__(cls)
+        """A cell holding `params` (the arrays themselves)."""
+        cell = cls(params.w_x.shape[0], params.w_h.shape[0], dtype=params.w_x.dtype, rngs=nnx.Rngs(0))
         cell._store(params)
         return cell
 

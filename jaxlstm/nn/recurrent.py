@@ -14,7 +14,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jaxlstm.core import CellSpec, gru, lstm, rnn, stack, zero_state
+from jaxlstm.core import CellSpec, gru, hidden_size_of, lstm, rnn, stack, zero_state
 from jaxlstm.core.validation import check_float, check_lengths, check_rank
 from jaxlstm.nn.cell import GRUCell, LSTMCell, RNNCell
 
@@ -156,10 +156,15 @@ class LSTM(Recurrent):
                     unroll: int = 1, remat: bool = False) -> "LSTM":
         """An `LSTM` holding the core parameters `layers` (as from `init_lstm_stack`)."""
         bidirectional = isinstance(layers[0], tuple) and not hasattr(layers[0], "_fields")
-        module = object.__new__(cls)
-        fw = [LSTMCell.from_params(p[0] if bidirectional else p, spec) for p in layers]
-        bw = [LSTMCell.from_params(p[1], spec) for p in layers] if bidirectional else None
-        Recurrent.__init__(module, fw, bw, dropout=dropout, unroll=unroll, remat=remat)
+        first = layers[0][0] if bidirectional else layers[0]
+        proj = first.w_proj.shape[1] if first.w_proj is not None else None
+        module = cls(first.w_x.shape[0], hidden_size_of(first), num_layers=len(layers),
+                     bidirectional=bidirectional, dropout=dropout, proj_size=proj, spec=spec,
+                     unroll=unroll, remat=remat, dtype=first.w_x.dtype, rngs=nnx.Rngs(0))
+        for k, entry in enumerate(layers):
+            module.forward_cells[k]._store(entry[0] if bidirectional else entry)
+            if bidirectional:
+                module.backward_cells[k]._store(entry[1])
         return module
 
     @classmethod

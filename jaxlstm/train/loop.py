@@ -82,7 +82,7 @@ class Trainer:
             (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state, batch, key)
             updates, opt_state = optimizer.update(grads, opt_state, state)
             state = optax.apply_updates(state, updates)
-            return state, opt_state, loss, {**metrics, "grad_norm": optax.global_norm(grads)}
+            return state, opt_state, loss, {**metrics, "grad_norm": optax.tree.norm(grads)}
 
         eval_step = jax.jit(lambda state, batch: loss_fn(state, batch, None))
         return train_step, eval_step
