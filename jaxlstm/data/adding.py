@@ -104,7 +104,9 @@ def adding_correct(pred, target, tolerance: float = TOLERANCE) -> np.ndarray:
     pred = np.asarray(pred, dtype=np.float64).reshape(-1)
     target = np.asarray(target, dtype=np.float64).reshape(-1)
     if pred.shape != target.shape:
-        raise ValueError(f"pred and target must have the same number of elements, got {pred.shape} and {target.shape}")
+        raise ValueError(
+            f"pred and target must have the same number of elements, got {pred.shape} and {target.shape}"
+        )
     return np.abs(pred - target) < tolerance
 
 

@@ -30,7 +30,10 @@ _TAG = re.compile(r"^([^-]*)-(.*)$")
 
 
 def split_tag(tag: str) -> tuple[str, str]:
-    """(prefix, type) of a chunk tag, split at the first hyphen: "B-PER" -> ("B", "PER"), "O" -> ("O", "")."""
+    """(prefix, type) of a chunk tag, split at the first hyphen.
+
+    "B-PER" -> ("B", "PER"), "B-PER-X" -> ("B", "PER-X"), "O" -> ("O", "").
+    """
     m = _TAG.match(tag)
     prefix, kind = (m.group(1), m.group(2)) if m else (tag, "")
     return prefix, ("" if kind == "0" else kind)  # Perl: `$type ? $type : ""` ("0" is false)
@@ -100,7 +103,8 @@ def _steps(true_seqs, pred_seqs):
     """(correct_tag, guessed_tag, is_token) triples with an ("O", "O") boundary after each sentence."""
     if len(true_seqs) != len(pred_seqs):
         raise ValueError(
-            f"true_seqs and pred_seqs must have the same number of sentences, got {len(true_seqs)} and {len(pred_seqs)}"
+            "true_seqs and pred_seqs must have the same number of sentences, "
+            f"got {len(true_seqs)} and {len(pred_seqs)}"
         )
     for i, (t, p) in enumerate(zip(true_seqs, pred_seqs)):
         if isinstance(t, str) or isinstance(p, str):
@@ -112,7 +116,9 @@ def _steps(true_seqs, pred_seqs):
         yield "O", "O", False
 
 
-def entity_f1(true_seqs: Sequence[Sequence[str]], pred_seqs: Sequence[Sequence[str]]) -> ChunkScores:
+def entity_f1(
+    true_seqs: Sequence[Sequence[str]], pred_seqs: Sequence[Sequence[str]]
+) -> ChunkScores:
     """Entity (chunk) precision, recall and F1 of `pred_seqs` against `true_seqs`, as conlleval.
 
     Both are sequences of sentences, each a sequence of tag strings ("B-PER",
@@ -152,4 +158,5 @@ def entity_f1(true_seqs: Sequence[Sequence[str]], pred_seqs: Sequence[Sequence[s
         for k in sorted(set(found_true) | set(found_pred))
     }
     accuracy = correct_tags / tokens if tokens else 0.0
-    return _scores(sum(correct.values()), sum(found_pred.values()), sum(found_true.values()), accuracy, per_type)
+    totals = sum(correct.values()), sum(found_pred.values()), sum(found_true.values())
+    return _scores(*totals, accuracy, per_type)

@@ -111,7 +111,9 @@ def load_imdb_split(root, split: str = "train") -> ImdbSplit:
     return ImdbSplit(tuple(texts), np.array(labels, np.int32), np.array(ratings, np.int32))
 
 
-def encode_reviews(split: ImdbSplit, vocab: Vocab, max_len: int, *, truncate: str = "post") -> EncodedReviews:
+def encode_reviews(
+    split: ImdbSplit, vocab: Vocab, max_len: int, *, truncate: str = "post"
+) -> EncodedReviews:
     """Tokenize and encode: ids (N, max_len) int32 padded with 0, truncated per `truncate`."""
     max_len = check_positive_int("max_len", max_len)
     ids, lengths = vocab.encode_batch([tokenize(t) for t in split.texts], max_len, truncate=truncate)
@@ -131,7 +133,8 @@ def load_imdb(
     `truncate="post"` keeps the first `max_len` tokens of long reviews, "pre" the last.
     """
     train_raw, test_raw = load_imdb_split(root, "train"), load_imdb_split(root, "test")
-    vocab = Vocab.build((tokenize(t) for t in train_raw.texts), max_size=max_size, min_freq=min_freq)
+    train_tokens = (tokenize(t) for t in train_raw.texts)
+    vocab = Vocab.build(train_tokens, max_size=max_size, min_freq=min_freq)
     return ImdbDataset(
         encode_reviews(train_raw, vocab, max_len, truncate=truncate),
         encode_reviews(test_raw, vocab, max_len, truncate=truncate),
@@ -152,6 +155,8 @@ _NEUTRAL = ("the", "movie", "film", "plot", "acting", "story", "was", "and", "th
 def toy_review(label: int, rng) -> str:
     """One synthetic review: 2-4 sentences of neutral words, each with one sentiment word
     (from the review's own class with probability 0.85, else from the other class)."""
+    if label not in (0, 1):
+        raise ValueError(f"label must be 0 (neg) or 1 (pos), got {label!r}")
     rng = as_generator(rng)
     own, other = (POSITIVE_WORDS, NEGATIVE_WORDS) if label == 1 else (NEGATIVE_WORDS, POSITIVE_WORDS)
     sentences = []

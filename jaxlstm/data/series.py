@@ -61,7 +61,9 @@ def _msft() -> np.ndarray:
 
 def _stocks(ticker: str) -> np.ndarray:
     if ticker not in STOCK_TICKERS:
-        raise ValueError(f"unknown ticker {ticker!r} for 'stocks:<ticker>'; expected one of {STOCK_TICKERS}")
+        raise ValueError(
+            f"unknown ticker {ticker!r} for 'stocks:<ticker>'; expected one of {STOCK_TICKERS}"
+        )
     with open(_sample_path("Stocks.csv"), encoding="utf-8") as f:
         lines = [ln for ln in f if not ln.startswith("#")]
     rows = csv.DictReader(io.StringIO("".join(lines)))
@@ -74,7 +76,8 @@ def _eeg(channel: str) -> np.ndarray:
         raise ValueError(f"EEG channel must be 0, 1, 2 or 3 ('eeg:<c>'), got {channel!r}")
     data = np.fromfile(_sample_path("eeg.dat"), dtype="<f8")
     if data.size != _EEG_SHAPE[0] * _EEG_SHAPE[1]:
-        raise ValueError(f"eeg.dat: expected {_EEG_SHAPE[0] * _EEG_SHAPE[1]} float64 values, got {data.size}")
+        expected = _EEG_SHAPE[0] * _EEG_SHAPE[1]
+        raise ValueError(f"eeg.dat: expected {expected} float64 values, got {data.size}")
     return data.reshape(_EEG_SHAPE)[:, int(channel)].copy()
 
 
@@ -88,7 +91,8 @@ def _statsmodels():
     except ImportError as err:
         raise ImportError(
             "the 'sunspots' and 'co2' series need statsmodels, which is not installed; "
-            "install the optional extra with `pip install \"jaxlstm[data]\"` (or `pip install statsmodels`)"
+            "install the optional extra with `pip install \"jaxlstm[data]\"` "
+            "(or `pip install statsmodels`)"
         ) from err
     return datasets
 
@@ -108,7 +112,8 @@ def _co2() -> np.ndarray:
 
 def available_series() -> tuple[str, ...]:
     """Names accepted by `load_series` (statsmodels ones only if it is importable)."""
-    names = ["goog", "msft", *(f"stocks:{t}" for t in STOCK_TICKERS), *(f"eeg:{c}" for c in range(4)), "membrane"]
+    names = ["goog", "msft", *(f"stocks:{t}" for t in STOCK_TICKERS)]
+    names += [*(f"eeg:{c}" for c in range(4)), "membrane"]
     try:
         _statsmodels()
         names += list(STATSMODELS_SERIES)
@@ -118,7 +123,17 @@ def available_series() -> tuple[str, ...]:
 
 
 def load_series(name: str) -> np.ndarray:
-    """The series `name` (see the module docstring) as a 1-D float64 array, oldest first."""
+    """The real series `name` as a 1-D float64 array, oldest value first.
+
+    Names (see the module docstring for sources and dates):
+      "goog" (1047 daily closes), "msft" (65 daily closes), "stocks:<TICKER>"
+      (monthly closes 1990-2022, e.g. "stocks:^GSPC"), "eeg" / "eeg:<0-3>" (800 EEG
+      samples at 80 Hz), "membrane" (12000 membrane-potential samples), and with
+      statsmodels installed "sunspots" (309 yearly values) and "co2" (2284 weekly ppm).
+
+    Raises ValueError for an unknown name, ImportError naming the `jaxlstm[data]`
+    extra for the statsmodels series when statsmodels is missing.
+    """
     if not isinstance(name, str):
         raise TypeError(f"name must be a str, got {type(name).__name__}")
     head, _, arg = name.partition(":")
@@ -142,12 +157,15 @@ class SeriesSplit(NamedTuple):
     test: np.ndarray
 
 
-def chronological_split(series, train_fraction: float = 0.7, valid_fraction: float = 0.15) -> SeriesSplit:
-    """Split a 1-D series in time order: the first `train_fraction`, then valid, then the rest as test."""
+def chronological_split(
+    series, train_fraction: float = 0.7, valid_fraction: float = 0.15
+) -> SeriesSplit:
+    """Split a 1-D series in time order: the first `train_fraction`, then valid, then test."""
     series = np.asarray(series)
     if series.ndim != 1:
         raise ValueError(f"series must be 1-D, got shape {series.shape}")
-    if not (0 < train_fraction < 1 and 0 <= valid_fraction < 1 and train_fraction + valid_fraction < 1):
+    ok = 0 < train_fraction < 1 and 0 <= valid_fraction < 1 and train_fraction + valid_fraction < 1
+    if not ok:
         raise ValueError(
             f"need 0 < train_fraction, 0 <= valid_fraction and train_fraction + valid_fraction < 1, "
             f"got train_fraction={train_fraction}, valid_fraction={valid_fraction}"
@@ -191,7 +209,8 @@ class Windows(NamedTuple):
 
 
 def windowed(series, input_len: int, horizon: int = 1, stride: int = 1) -> Windows:
-    """All windows of a 1-D series: inputs x[s : s+input_len], targets x[s+input_len : s+input_len+horizon].
+    """All windows of a 1-D series x: inputs x[s : s+input_len] and
+    targets x[s+input_len : s+input_len+horizon].
 
     Starts s = 0, stride, ...; N = (len - input_len - horizon) // stride + 1.
     """
@@ -221,7 +240,12 @@ class ForecastData:
 
 
 def forecasting_data(
-    series, input_len: int, horizon: int = 1, *, train_fraction: float = 0.7, valid_fraction: float = 0.15
+    series,
+    input_len: int,
+    horizon: int = 1,
+    *,
+    train_fraction: float = 0.7,
+    valid_fraction: float = 0.15,
 ) -> ForecastData:
     """Split chronologically, fit the Standardizer on train only, and window each part separately
     (no window crosses a split boundary). Targets are standardised too; use `scaler.inverse`."""

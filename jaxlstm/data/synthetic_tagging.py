@@ -95,4 +95,6 @@ def synthetic_tagging(n: int, rng) -> SyntheticTagging:
     sentences = tuple(tagging_sentence(rng) for _ in range(n))
     token_vocab, tag_vocab = tagging_vocabs()
     arrays = encode_tagged(sentences, token_vocab, tag_vocab)
-    return SyntheticTagging(arrays.token_ids, arrays.tag_ids, arrays.lengths, token_vocab, tag_vocab, sentences)
+    return SyntheticTagging(
+        arrays.token_ids, arrays.tag_ids, arrays.lengths, token_vocab, tag_vocab, sentences
+    )

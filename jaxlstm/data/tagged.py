@@ -31,11 +31,16 @@ class TaggedArrays(NamedTuple):
 
 
 def build_vocabs(
-    sentences: Sequence[TaggedSentence], *, max_size: int | None = None, min_freq: int = 1, lower: bool = False
+    sentences: Sequence[TaggedSentence],
+    *,
+    max_size: int | None = None,
+    min_freq: int = 1,
+    lower: bool = False,
 ) -> tuple[Vocab, TagVocab]:
     """Token vocabulary (<pad>=0, <unk>=1) and tag vocabulary ("O" first) of `sentences`."""
     tokens = ([t.lower() for t in s.tokens] if lower else s.tokens for s in sentences)
-    return Vocab.build(tokens, max_size=max_size, min_freq=min_freq), TagVocab.build(s.tags for s in sentences)
+    token_vocab = Vocab.build(tokens, max_size=max_size, min_freq=min_freq)
+    return token_vocab, TagVocab.build(s.tags for s in sentences)
 
 
 def encode_tagged(

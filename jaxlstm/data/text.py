@@ -158,13 +158,17 @@ def char_lm_batches(ids, seq_len: int, batch_size: int, rng) -> tuple[np.ndarray
     seq_len = check_positive_int("seq_len", seq_len)
     batch_size = check_positive_int("batch_size", batch_size)
     if ids.size < seq_len + 1:
-        raise ValueError(f"ids must have at least seq_len + 1 = {seq_len + 1} elements, got {ids.size}")
+        raise ValueError(
+            f"ids must have at least seq_len + 1 = {seq_len + 1} elements, got {ids.size}"
+        )
     starts = as_generator(rng).integers(0, ids.size - seq_len, size=batch_size)
     window = starts[:, None] + np.arange(seq_len)[None, :]
     return ids[window].astype(np.int32), ids[window + 1].astype(np.int32)
 
 
-def contiguous_batches(ids, seq_len: int, batch_size: int) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+def contiguous_batches(
+    ids, seq_len: int, batch_size: int
+) -> Iterator[tuple[np.ndarray, np.ndarray]]:
     """Truncated-BPTT batches: the corpus split into `batch_size` contiguous lanes.
 
     The first B * M + 1 ids (M = (L - 1) // B) are laid out as B lanes of M
@@ -179,7 +183,9 @@ def contiguous_batches(ids, seq_len: int, batch_size: int) -> Iterator[tuple[np.
     batch_size = check_positive_int("batch_size", batch_size)
     steps = (ids.size - 1) // batch_size
     if steps < 1:
-        raise ValueError(f"ids must have at least batch_size + 1 = {batch_size + 1} elements, got {ids.size}")
+        raise ValueError(
+            f"ids must have at least batch_size + 1 = {batch_size + 1} elements, got {ids.size}"
+        )
     inputs = ids[: batch_size * steps].reshape(batch_size, steps).astype(np.int32)
     targets = ids[1 : batch_size * steps + 1].reshape(batch_size, steps).astype(np.int32)
     for start in range(0, steps, seq_len):
@@ -187,11 +193,16 @@ def contiguous_batches(ids, seq_len: int, batch_size: int) -> Iterator[tuple[np.
 
 
 def train_valid_split(data, valid_fraction: float = 0.1):
-    """Chronological split of a string or 1-D array: (data[:n-k], data[n-k:]), k = round(fraction * n)."""
+    """Chronological split of a string or 1-D array.
+
+    Returns (data[:n-k], data[n-k:]) with k = round(valid_fraction * n).
+    """
     if not 0.0 < float(valid_fraction) < 1.0:
         raise ValueError(f"valid_fraction must be in (0, 1), got {valid_fraction}")
     n = len(data)
     k = int(round(float(valid_fraction) * n))
     if k < 1 or k >= n:
-        raise ValueError(f"valid_fraction={valid_fraction} of {n} items leaves an empty part (k={k})")
+        raise ValueError(
+            f"valid_fraction={valid_fraction} of {n} items leaves an empty part (k={k})"
+        )
     return data[: n - k], data[n - k :]

@@ -60,7 +60,8 @@ class Vocab:
         counts = Counter(t for toks in token_lists for t in toks)
         for special in (PAD, UNK):
             counts.pop(special, None)
-        words = sorted((w for w, c in counts.items() if c >= min_freq), key=lambda w: (-counts[w], w))
+        frequent = (w for w, c in counts.items() if c >= min_freq)
+        words = sorted(frequent, key=lambda w: (-counts[w], w))
         if max_size is not None:
             words = words[: max_size - 2]
         return cls((PAD, UNK, *words))
@@ -89,10 +90,15 @@ class Vocab:
         return out
 
     def encode_batch(
-        self, token_lists: Sequence[Sequence[str]], max_len: int | None = None, *, truncate: str = "post"
+        self,
+        token_lists: Sequence[Sequence[str]],
+        max_len: int | None = None,
+        *,
+        truncate: str = "post",
     ) -> tuple[np.ndarray, np.ndarray]:
-        """Encode and pad with PAD_ID: ids (N, L) int32 and lengths (N,) int32 (see `pad_sequences`)."""
-        return pad_sequences([self.encode(t) for t in token_lists], max_len, PAD_ID, truncate=truncate)
+        """Encode and pad with PAD_ID: ids (N, L) int32, lengths (N,) int32 (see `pad_sequences`)."""
+        ids = [self.encode(t) for t in token_lists]
+        return pad_sequences(ids, max_len, PAD_ID, truncate=truncate)
 
 
 @dataclass(frozen=True)

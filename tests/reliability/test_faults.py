@@ -1,0 +1,93 @@
+"""Faults survived: SIGKILL at random points, SIGINT, determinism across runs.
+
+These run the real `jaxlstm` console script in a subprocess, as a user would.
+"""
+
+import json
+import os
+import random
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import jax
+import numpy as np
+import pytest
+
+from jaxlstm.train import load_run
+from jaxlstm.train.metrics import read_metrics
+
+EXE = str(Path(sys.executable).parent / "jaxlstm")
+
+
+def _cmd(config, *extra):
+    return [EXE, "train", str(config), "--quiet", *extra]
+
+
+def _params(run_dir):
+    _, trainer = load_run(run_dir, which="latest")
+    return [np.asarray(x) for x in jax.tree.leaves((trainer.state, trainer.opt_state))]
+
+
+def _wait_for_checkpoint(run_dir: Path, proc, at_least: int, timeout=120.0):
+    start = time.time()
+    while time.time() - start < timeout:
+        steps = [int(p.name) for p in (run_dir / "checkpoints").glob("*") if p.name.isdigit()]
+        if len([s for s in steps if s >= at_least]) or proc.poll() is not None:
+            return
+        time.sleep(0.05)
+    raise TimeoutError("no checkpoint appeared")
+
+
+def test_sigkill_at_random_points_then_resume_matches_uninterrupted(tiny_lm, tmp_path):
+    overrides = ["train.steps=40", "train.checkpoint_every=2", "train.eval_every=20"]
+    subprocess.run(_cmd(tiny_lm, *overrides, "name=clean"), check=True, capture_output=True)
+
+    run = tmp_path / "runs" / "killed"
+    rng = random.Random(0)
+    proc = subprocess.Popen(_cmd(tiny_lm, *overrides, "name=killed"), stderr=subprocess.PIPE)
+    kills = 0
+    for target in (4, 16):
+        _wait_for_checkpoint(run, proc, target)
+        time.sleep(rng.uniform(0.0, 0.3))  # anywhere, including inside a checkpoint write
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait()
+            kills += 1
+        proc = subprocess.Popen(_cmd(tiny_lm, *overrides, "name=killed", "--resume"),
+                                stderr=subprocess.PIPE)
+    assert proc.wait(timeout=300) == 0, proc.stderr.read().decode()[-2000:]
+    assert kills >= 1
+    for a, b in zip(_params(tmp_path / "runs" / "clean"), _params(run)):
+        np.testing.assert_array_equal(a, b)
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["steps"] == 40
+
+
+def test_sigint_saves_a_checkpoint_and_exits_130(tiny_lm, tmp_path):
+    run = tmp_path / "runs" / "tiny"
+    proc = subprocess.Popen(_cmd(tiny_lm, "train.steps=100000", "train.checkpoint_every=1000"),
+                            stderr=subprocess.PIPE)
+    deadline = time.time() + 120
+    while time.time() < deadline and not any(
+            r.get("step", 0) >= 10 for r in read_metrics(run / "metrics.jsonl")):
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGINT)
+    assert proc.wait(timeout=120) == 130
+    err = proc.stderr.read().decode()
+    assert "interrupted: saved a checkpoint at step" in err
+    step = int(err.split("checkpoint at step ")[1].split()[0])
+    assert step >= 10 and (run / "checkpoints" / str(step)).is_dir()
+
+
+def test_same_seed_same_config_gives_bit_identical_metrics(tiny_lm, tmp_path):
+    from jaxlstm.train import fit, load_config
+
+    for name in ("a", "b"):
+        fit(load_config(tiny_lm, [f"name={name}", "model.dropout=0.3", "model.num_layers=2"]), quiet=True)
+    strip = lambda rs: [{k: v for k, v in r.items() if k != "seq_per_s"} for r in rs]
+    a = strip(read_metrics(tmp_path / "runs" / "a" / "metrics.jsonl"))
+    b = strip(read_metrics(tmp_path / "runs" / "b" / "metrics.jsonl"))
+    assert a == b and len(a) > 4
