@@ -26,11 +26,12 @@ from jaxlstm.core.params import (
 from jaxlstm.core.rnn import RNNParams, init_rnn, rnn, rnn_step
 from jaxlstm.core.scan import lstm, scan_cell, valid_prefix_reversal
 from jaxlstm.core.spec import ACTIVATIONS, VARIANTS, CellSpec
+from jaxlstm.core.validation import check_finite
 from jaxlstm.core.stack import bidirectional, init_lstm_stack, lstm_stack, stack
 
 __all__ = [
     "ACTIVATIONS", "VARIANTS", "CellSpec", "GateTrace", "GRUParams", "LSTMParams", "LSTMState",
-    "RNNParams", "bidirectional", "block_preactivation", "candidate", "cell_step",
+    "RNNParams", "bidirectional", "block_preactivation", "check_finite", "candidate", "cell_step",
     "forget_gate", "gru", "gru_step", "hidden_size_of", "init_gru", "init_lstm",
     "init_lstm_stack", "init_rnn", "input_gate", "lstm", "lstm_stack", "output_gate",
     "param_count", "param_shapes", "preactivations", "rnn", "rnn_step", "scan_cell", "stack",

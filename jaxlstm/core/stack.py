@@ -35,6 +35,11 @@ def bidirectional(
     The backward pass reverses only the valid prefix when `lengths` is given.
     Returns `((final_fw, final_bw), hs)` with hs (T, R_fw + R_bw), forward first.
     """
+    if hasattr(params, "_fields") or not isinstance(params, (tuple, list)) or len(params) != 2:
+        raise TypeError(
+            f"bidirectional layer params must be a (forward, backward) pair, got "
+            f"{type(params).__name__}{'' if hasattr(params, '_fields') else f' of length {len(params)}'}; "
+            f"make them with init_lstm_stack(..., is_bidirectional=True)")
     fw_params, bw_params = params
     fw_state0, bw_state0 = (None, None) if state0 is None else state0
     kw = dict(lengths=lengths, unroll=unroll, remat=remat)

@@ -103,3 +103,19 @@ def check_state_tree(name: str, state, expected) -> None:
                 f"{name} must have leaf shapes "
                 f"{[jnp.shape(w) for w in want_leaves]}, got {[jnp.shape(g) for g in got_leaves]}"
             )
+
+
+def check_finite(name: str, x) -> None:
+    """Raise if the concrete array `x` holds NaN or Inf, naming the first bad index.
+
+    For callers who ask for the check (it reads the values, so it is not for use
+    under `jit`; there, use `jax.experimental.checkify`).
+    """
+    values = np.asarray(x)
+    bad = ~np.isfinite(values)
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise ValueError(
+            f"{name} must be finite, got {values[index]} at index {index} "
+            f"({int(bad.sum())} non-finite values in shape {values.shape})"
+        )
