@@ -1,4 +1,4 @@
-"""Tiny configs for end-to-end training tests (seconds each on 2 CPU cores)."""
+"""Shared fixtures: tiny configs for end-to-end training tests (seconds each on 2 CPU cores)."""
 
 import pytest
 
