@@ -15,8 +15,8 @@ from typing import NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 
-from jaxlstm.core.scan import check_sequence, scan_cell
-from jaxlstm.core.validation import check_float, check_last_dim, check_same_batch, check_state_tree
+from jaxlstm.core.rnn import scan_vector_state
+from jaxlstm.core.validation import check_float, check_last_dim, check_same_batch
 
 
 class GRUParams(NamedTuple):
@@ -66,11 +66,5 @@ def gru(
     remat: bool = False,
 ):
     """Run a GRU over xs (T, X); returns (h_final (H,), hs (T, H)). See `lstm`."""
-    check_sequence(xs, params.w_x.shape[0], lengths)
-    default = jnp.zeros((params.w_h.shape[0],), params.w_x.dtype)
-    if h0 is None:
-        h0 = default
-    check_state_tree("h0", h0, default)
-    return scan_cell(
-        gru_step, params, xs, h0, lengths=lengths, reverse=reverse, unroll=unroll, remat=remat
-    )
+    return scan_vector_state(gru_step, params, xs, h0, lengths=lengths, reverse=reverse,
+                             unroll=unroll, remat=remat)

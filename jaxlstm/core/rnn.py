@@ -44,6 +44,20 @@ def rnn_step(params: RNNParams, h: jax.Array, x: jax.Array):
     return h, h
 
 
+def scan_vector_state(step, params, xs, h0=None, **kwargs):
+    """Run a cell whose state is one vector h (H,) — the RNN and the GRU — over xs (T, X).
+
+    `step(params, h, x) -> (h, h)`; `params.w_x` is (X, ·) and `params.w_h` is (H, ·).
+    kwargs go to `scan_cell` (lengths, reverse, unroll, remat).
+    """
+    check_sequence(xs, params.w_x.shape[0], kwargs.get("lengths"))
+    default = jnp.zeros((params.w_h.shape[0],), params.w_x.dtype)
+    if h0 is None:
+        h0 = default
+    check_state_tree("h0", h0, default)
+    return scan_cell(step, params, xs, h0, **kwargs)
+
+
 def rnn(
     params: RNNParams,
     xs: jax.Array,
@@ -55,11 +69,5 @@ def rnn(
     remat: bool = False,
 ):
     """Run an Elman RNN over xs (T, X); returns (h_final (H,), hs (T, H)). See `lstm`."""
-    check_sequence(xs, params.w_x.shape[0], lengths)
-    default = jnp.zeros((params.w_h.shape[0],), params.w_x.dtype)
-    if h0 is None:
-        h0 = default
-    check_state_tree("h0", h0, default)
-    return scan_cell(
-        rnn_step, params, xs, h0, lengths=lengths, reverse=reverse, unroll=unroll, remat=remat
-    )
+    return scan_vector_state(rnn_step, params, xs, h0, lengths=lengths, reverse=reverse,
+                             unroll=unroll, remat=remat)
