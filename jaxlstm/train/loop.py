@@ -52,7 +52,8 @@ class Trainer:
     cfg: Config
     task: Any
     graphdef: Any
-    state: Any          # nnx.State of the model
+    state: Any          # the model's nnx.Param state: what the optimizer trains
+    rest: Any           # every other variable (e.g. a CRF's fixed constraint biases)
     optimizer: optax.GradientTransformation
     opt_state: Any
 
@@ -60,22 +61,22 @@ class Trainer:
     def build(cls, cfg: Config) -> "Trainer":
         task = get_task(cfg.task)(cfg)
         model = task.make_model(nnx.Rngs(params=cfg.train.seed))
-        graphdef, state = nnx.split(model)
+        graphdef, state, rest = nnx.split(model, nnx.Param, ...)
         optimizer = make_optimizer(cfg.optim, cfg.train.steps)
-        return cls(cfg, task, graphdef, state, optimizer, optimizer.init(state))
+        return cls(cfg, task, graphdef, state, rest, optimizer, optimizer.init(state))
 
     @property
     def model(self) -> nnx.Module:
-        return nnx.merge(self.graphdef, self.state)
+        return nnx.merge(self.graphdef, self.state, self.rest)
 
     def param_count(self) -> int:
         return int(sum(np.prod(x.shape) for x in jax.tree.leaves(self.state)))
 
     def compiled_steps(self):
-        task, graphdef, optimizer = self.task, self.graphdef, self.optimizer
+        task, graphdef, rest, optimizer = self.task, self.graphdef, self.rest, self.optimizer
 
         def loss_fn(state, batch, key):
-            return task.loss(nnx.merge(graphdef, state), batch, key)
+            return task.loss(nnx.merge(graphdef, state, rest), batch, key)
 
         @jax.jit
         def train_step(state, opt_state, batch, key):
