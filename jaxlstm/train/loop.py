@@ -229,6 +229,7 @@ def fit(cfg: Config, *, resume: bool = False, quiet: bool = False) -> dict:
 
     records = read_metrics(metrics_path)
     plot_learning_curves(records, run_dir / "learning_curves.png", title=f"{cfg.name} ({cfg.task})")
+    task.write_plots(trainer.model, run_dir)
     summary = {
         "name": cfg.name, "task": cfg.task, "steps": step, "stopped_early": stopped_early,
         "final": last_eval, "monitor": monitor, "best": meta["best"], "best_step": meta["best_step"],

@@ -60,6 +60,10 @@ class Task:
             count += n
         return {k: v / count for k, v in totals.items()}
 
+    def write_plots(self, model: nnx.Module, run_dir) -> None:
+        """Task-specific figures written into `run_dir` at the end of `fit` (e.g. a
+        forecast against the truth). The default writes none."""
+
     def baseline(self) -> dict:
         """Metrics of a trivial predictor on the held-out data, for comparison."""
         return {}
