@@ -5,7 +5,8 @@
     n_t = tanh(x_t W_n + b_xn + r_t ⊙ (h_{t-1} U_n + b_hn))
     h_t = (1 - z_t) ⊙ n_t + z_t ⊙ h_{t-1}
 
-Shapes: w_x (X, 3H), w_h (H, 3H), b_x (3H,), b_h (3H,), blocks r, z, n.
+Shapes: w_x (X, 3H), w_h (H, 3H), b_x (3H,), b_h (3H,), blocks r, z, n. With a
+`compute_dtype` the two matmuls run in it and the rest in the state's dtype.
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from typing import NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 
+from jaxlstm.core.cell import to_compute_dtype
 from jaxlstm.core.rnn import scan_vector_state
 from jaxlstm.core.validation import check_float, check_last_dim, check_same_batch
 
@@ -40,19 +42,22 @@ def init_gru(key, input_size: int, hidden_size: int, *, dtype=jnp.float32) -> GR
     )
 
 
-def gru_step(params: GRUParams, h: jax.Array, x: jax.Array):
-    """One GRU step: h (..., H), x (..., X) -> (h_t, h_t)."""
+def gru_step(params: GRUParams, h: jax.Array, x: jax.Array, *,
+             compute_dtype: Optional[jnp.dtype] = None):
+    """One GRU step: h (..., H), x (..., X) -> (h_t, h_t) (the output in `compute_dtype`)."""
     check_float("x", x)
     check_last_dim("x", x, params.w_x.shape[0], "input_size")
     check_last_dim("h", h, params.w_h.shape[0], "hidden_size")
     check_same_batch(x=x, h=h)
-    xr, xz, xn = jnp.split(x @ params.w_x + params.b_x, 3, axis=-1)
-    hr, hz, hn = jnp.split(h @ params.w_h + params.b_h, 3, axis=-1)
+    x_c, h_c, w_x, w_h, b_x, b_h = to_compute_dtype(
+        compute_dtype, x, h, params.w_x, params.w_h, params.b_x, params.b_h)
+    xr, xz, xn = jnp.split((x_c @ w_x + b_x).astype(h.dtype), 3, axis=-1)
+    hr, hz, hn = jnp.split((h_c @ w_h + b_h).astype(h.dtype), 3, axis=-1)
     r = jax.nn.sigmoid(xr + hr)
     z = jax.nn.sigmoid(xz + hz)
     n = jnp.tanh(xn + r * hn)
     h = (1.0 - z) * n + z * h
-    return h, h
+    return h, h if compute_dtype is None else h.astype(compute_dtype)
 
 
 def gru(
@@ -63,8 +68,9 @@ def gru(
     lengths: Optional[jax.Array] = None,
     reverse: bool = False,
     unroll: int = 1,
-    remat: bool = False,
+    remat: int | bool = False,
+    compute_dtype: Optional[jnp.dtype] = None,
 ):
     """Run a GRU over xs (T, X); returns (h_final (H,), hs (T, H)). See `lstm`."""
     return scan_vector_state(gru_step, params, xs, h0, lengths=lengths, reverse=reverse,
-                             unroll=unroll, remat=remat)
+                             unroll=unroll, remat=remat, compute_dtype=compute_dtype)

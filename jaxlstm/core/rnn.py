@@ -2,16 +2,19 @@
 
     h_t = tanh(x_t · w_x + h_{t-1} · w_h + b)
 
-Shapes: w_x (X, H), w_h (H, H), b (H,); the state is h (H,).
+Shapes: w_x (X, H), w_h (H, H), b (H,); the state is h (H,). With a `compute_dtype`
+the matmuls run in it and the state stays in its own dtype (see `jaxlstm.core.cell`).
 """
 
 from __future__ import annotations
 
+import functools
 from typing import NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
 
+from jaxlstm.core.cell import check_compute_dtype, to_compute_dtype
 from jaxlstm.core.scan import check_sequence, scan_cell
 from jaxlstm.core.validation import check_float, check_last_dim, check_same_batch, check_state_tree
 
@@ -34,27 +37,35 @@ def init_rnn(key, input_size: int, hidden_size: int, *, dtype=jnp.float32) -> RN
     )
 
 
-def rnn_step(params: RNNParams, h: jax.Array, x: jax.Array):
-    """One Elman step: h (..., H), x (..., X) -> (h_t, h_t)."""
+def rnn_step(params: RNNParams, h: jax.Array, x: jax.Array, *,
+             compute_dtype: Optional[jnp.dtype] = None):
+    """One Elman step: h (..., H), x (..., X) -> (h_t, h_t) (the output in `compute_dtype`)."""
     check_float("x", x)
     check_last_dim("x", x, params.w_x.shape[0], "input_size")
     check_last_dim("h", h, params.w_h.shape[0], "hidden_size")
     check_same_batch(x=x, h=h)
-    h = jnp.tanh(x @ params.w_x + h @ params.w_h + params.b)
-    return h, h
+    if compute_dtype is None:
+        h = jnp.tanh(x @ params.w_x + h @ params.w_h + params.b)
+        return h, h
+    x_c, h_c, w_x, w_h, b = to_compute_dtype(compute_dtype, x, h, params.w_x, params.w_h, params.b)
+    h = jnp.tanh((x_c @ w_x + h_c @ w_h + b).astype(h.dtype))
+    return h, h.astype(compute_dtype)
 
 
-def scan_vector_state(step, params, xs, h0=None, **kwargs):
+def scan_vector_state(step, params, xs, h0=None, *, compute_dtype=None, **kwargs):
     """Run a cell whose state is one vector h (H,) — the RNN and the GRU — over xs (T, X).
 
     `step(params, h, x) -> (h, h)`; `params.w_x` is (X, ·) and `params.w_h` is (H, ·).
-    kwargs go to `scan_cell` (lengths, reverse, unroll, remat).
+    kwargs go to `scan_cell` (lengths, reverse, unroll, remat); `compute_dtype` to `step`.
     """
     check_sequence(xs, params.w_x.shape[0], kwargs.get("lengths"))
     default = jnp.zeros((params.w_h.shape[0],), params.w_x.dtype)
     if h0 is None:
         h0 = default
     check_state_tree("h0", h0, default)
+    compute_dtype = check_compute_dtype(compute_dtype)
+    if compute_dtype is not None:
+        step = functools.partial(step, compute_dtype=compute_dtype)
     return scan_cell(step, params, xs, h0, **kwargs)
 
 
@@ -66,8 +77,9 @@ def rnn(
     lengths: Optional[jax.Array] = None,
     reverse: bool = False,
     unroll: int = 1,
-    remat: bool = False,
+    remat: int | bool = False,
+    compute_dtype: Optional[jnp.dtype] = None,
 ):
     """Run an Elman RNN over xs (T, X); returns (h_final (H,), hs (T, H)). See `lstm`."""
     return scan_vector_state(rnn_step, params, xs, h0, lengths=lengths, reverse=reverse,
-                             unroll=unroll, remat=remat)
+                             unroll=unroll, remat=remat, compute_dtype=compute_dtype)

@@ -11,9 +11,10 @@ from typing import Any, Callable, Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from jax import lax
 
-from jaxlstm.core.cell import cell_step
+from jaxlstm.core.cell import cell_step, check_compute_dtype
 from jaxlstm.core.params import LSTMParams, LSTMState, zero_state
 from jaxlstm.core.spec import CellSpec
 from jaxlstm.core.validation import check_float, check_lengths, check_rank, check_state_tree
@@ -39,40 +40,95 @@ def scan_cell(
     lengths: Optional[jax.Array] = None,
     reverse: bool = False,
     unroll: int = 1,
-    remat: bool = False,
+    remat: int | bool = False,
 ):
     """Run `step(params, state, x) -> (state, out)` over xs: (T, X).
 
     With `lengths` (a scalar int), steps t >= lengths keep the state and emit
     zeros, and the final state is the state after step lengths - 1. `reverse`
     runs from the last valid step to the first (only the valid prefix is
-    reversed); outputs are always returned in input order. `remat` recomputes
-    each step in the backward pass instead of storing its intermediates.
+    reversed); outputs are always returned in input order.
+
+    `remat` trades compute for memory in the backward pass: False/0 stores every
+    step's intermediates; True/1 recomputes each step (stores the T carries);
+    k > 1 stores the carry only every k steps and recomputes each chunk of k
+    steps (T/k carries + k steps of intermediates; k ≈ √T is the usual choice).
+    Values and gradients are the same for every setting (the parameter
+    gradients up to the order in which the per-step terms are summed).
 
     Returns `(final_state, outs)` with outs stacked along a leading T axis.
     """
-    if remat:
+    chunk = check_remat(remat)
+    if chunk == 1:
         step = jax.checkpoint(step)
     if lengths is None:
-        return lax.scan(lambda s, x: step(params, s, x), state0, xs, reverse=reverse, unroll=unroll)
+        body, inputs = (lambda s, x: step(params, s, x)), xs
+    else:
+        num_steps = xs.shape[0]
+        if reverse:
+            order = valid_prefix_reversal(num_steps, lengths)
+            xs = jnp.take(xs, order, axis=0)
+        inputs = (xs, jnp.arange(num_steps) < lengths)
 
-    num_steps = xs.shape[0]
-    if reverse:
-        order = valid_prefix_reversal(num_steps, lengths)
-        xs = jnp.take(xs, order, axis=0)
-    valid = jnp.arange(num_steps) < lengths
+        def body(state, inputs):
+            x, is_valid = inputs
+            new_state, out = step(params, state, x)
+            new_state = jax.tree.map(lambda n, o: jnp.where(is_valid, n, o), new_state, state)
+            out = jax.tree.map(lambda y: jnp.where(is_valid, y, jnp.zeros_like(y)), out)
+            return new_state, out
 
-    def body(state, inputs):
-        x, is_valid = inputs
-        new_state, out = step(params, state, x)
-        new_state = jax.tree.map(lambda n, o: jnp.where(is_valid, n, o), new_state, state)
-        out = jax.tree.map(lambda y: jnp.where(is_valid, y, jnp.zeros_like(y)), out)
-        return new_state, out
-
-    final, outs = lax.scan(body, state0, (xs, valid), unroll=unroll)
-    if reverse:
+    scan_reverse = reverse and lengths is None
+    if chunk > 1:
+        final, outs = chunked_checkpoint_scan(body, state0, inputs, chunk=chunk,
+                                              reverse=scan_reverse, unroll=unroll)
+    else:
+        final, outs = lax.scan(body, state0, inputs, reverse=scan_reverse, unroll=unroll)
+    if lengths is not None and reverse:
         outs = jax.tree.map(lambda y: jnp.take(y, order, axis=0), outs)
     return final, outs
+
+
+def check_remat(remat) -> int:
+    """`remat` as a chunk length: 0 (no remat), 1 (every step) or k > 1."""
+    if isinstance(remat, (bool, int, np.integer)) and remat >= 0:
+        return int(remat)
+    raise ValueError(
+        f"remat must be a bool or an int >= 0 (0/False: none, 1/True: every step, "
+        f"k > 1: checkpoint every k steps), got {remat!r}")
+
+
+def chunked_checkpoint_scan(body, carry, xs, *, chunk: int, reverse: bool = False,
+                            unroll: int = 1):
+    """`lax.scan(body, carry, xs, reverse=reverse)` that stores the carry every `chunk` steps.
+
+    The T steps (xs leaves have leading axis T) run as an outer scan over
+    T // chunk chunks whose body is a `jax.checkpoint`-ed inner scan of `chunk`
+    steps, then the remaining T % chunk steps as one more checkpointed scan
+    (first when `reverse`). Backward memory: T/chunk carries plus one chunk of
+    step intermediates, for one extra forward pass of compute.
+    """
+    num_steps = jax.tree.leaves(xs)[0].shape[0]
+    num_chunks, rest = divmod(num_steps, chunk)
+    split = num_chunks * chunk
+
+    def scan_steps(c, x):
+        return lax.scan(body, c, x, reverse=reverse, unroll=unroll)
+
+    run_tail = jax.checkpoint(scan_steps)
+    if num_chunks == 0:
+        return run_tail(carry, xs)
+    in_chunks = jax.checkpoint(scan_steps, prevent_cse=False)  # lax.scan already prevents CSE
+    head = jax.tree.map(lambda a: a[:split].reshape(num_chunks, chunk, *a.shape[1:]), xs)
+    tail = jax.tree.map(lambda a: a[split:], xs)
+    if reverse and rest:
+        carry, tail_outs = run_tail(carry, tail)
+    carry, outs = lax.scan(in_chunks, carry, head, reverse=reverse)
+    outs = jax.tree.map(lambda a: a.reshape(split, *a.shape[2:]), outs)
+    if not reverse and rest:
+        carry, tail_outs = run_tail(carry, tail)
+    if rest:
+        outs = jax.tree.map(lambda a, b: jnp.concatenate([a, b]), outs, tail_outs)
+    return carry, outs
 
 
 def check_sequence(xs, input_size: int, lengths) -> None:
@@ -96,8 +152,9 @@ def lstm(
     lengths: Optional[jax.Array] = None,
     reverse: bool = False,
     unroll: int = 1,
-    remat: bool = False,
+    remat: int | bool = False,
     return_gates: bool = False,
+    compute_dtype: Optional[jnp.dtype] = None,
 ):
     """Run an LSTM layer over one sequence.
 
@@ -109,8 +166,11 @@ def lstm(
       lengths: scalar int, the number of valid steps (see `scan_cell`).
       reverse: run backwards in time (over the valid prefix only).
       unroll: steps per scan iteration (`lax.scan`'s `unroll`).
-      remat: rematerialise each step in the backward pass (less memory).
+      remat: 0/False none, 1/True every step, k > 1 checkpoint every k steps
+        (less memory in the backward pass; see `scan_cell`).
       return_gates: emit `(h, GateTrace)` per step instead of h.
+      compute_dtype: run the matmuls in this dtype (e.g. jnp.bfloat16) with the
+        state and the parameters in theirs (see `cell_step`); None: no casts.
 
     Returns:
       `(final_state, hs)` with hs: (T, R) (zeros at padded steps).
@@ -121,11 +181,12 @@ def lstm(
         state0 = default
     else:
         check_state_tree("state0", state0, default)
-    step = functools.partial(_lstm_step, spec=spec, return_gates=return_gates)
+    step = functools.partial(_lstm_step, spec=spec, return_gates=return_gates,
+                             compute_dtype=check_compute_dtype(compute_dtype))
     return scan_cell(
         step, params, xs, state0, lengths=lengths, reverse=reverse, unroll=unroll, remat=remat
     )
 
 
-def _lstm_step(params, state, x, *, spec, return_gates):
-    return cell_step(params, state, x, spec, return_gates=return_gates)
+def _lstm_step(params, state, x, *, spec, return_gates, compute_dtype):
+    return cell_step(params, state, x, spec, return_gates=return_gates, compute_dtype=compute_dtype)

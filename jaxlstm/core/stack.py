@@ -28,7 +28,7 @@ def bidirectional(
     *,
     lengths: Optional[jax.Array] = None,
     unroll: int = 1,
-    remat: bool = False,
+    remat: int | bool = False,
 ):
     """Run `layer` forwards with params[0] and backwards with params[1] over xs (T, X).
 
@@ -59,7 +59,7 @@ def stack(
     dropout_rate: float = 0.0,
     key: Optional[jax.Array] = None,
     unroll: int = 1,
-    remat: bool = False,
+    remat: int | bool = False,
 ):
     """Run a stack of layers over xs (T, X), each layer's outputs feeding the next.
 

@@ -1,8 +1,10 @@
 """Task models: an embedding or input, a recurrent encoder, and a task head.
 
 Every model takes the encoder's options as keyword arguments (`cell`, `hidden_size`,
-`num_layers`, `bidirectional`, `dropout`, `proj_size`, `spec`, `unroll`, `remat`) and a
-PRNG `key` at call time for dropout (None: evaluation, no dropout).
+`num_layers`, `bidirectional`, `dropout`, `proj_size`, `spec`, `unroll`, `remat`,
+`compute_dtype`) and a PRNG `key` at call time for dropout (None: evaluation, no dropout).
+With a `compute_dtype` only the encoder's matmuls run in it: the embedding and the
+head keep float32 parameters and compute, so the outputs (and the loss) are float32.
 """
 
 from __future__ import annotations

@@ -3,6 +3,10 @@
 `LSTM`, `GRU` and `RNN` hold one cell module per layer and direction and run
 `core.stack` under `jax.vmap` over the batch. Inputs are (B, T, X); outputs are
 (B, T, D·R) with D = 2 when bidirectional (forward features first).
+
+`remat` (0/False, True, or k: checkpoint every k steps) and `compute_dtype` (mixed
+precision: matmuls in e.g. bfloat16, parameters and cell state in float32) go to
+the core's scan and cell step; see `jaxlstm.core.scan_cell` and `jaxlstm.core.cell_step`.
 """
 
 from __future__ import annotations
@@ -15,6 +19,8 @@ import jax.numpy as jnp
 from flax import nnx
 
 from jaxlstm.core import CellSpec, gru, hidden_size_of, lstm, rnn, stack, zero_state
+from jaxlstm.core.cell import check_compute_dtype
+from jaxlstm.core.scan import check_remat
 from jaxlstm.core.validation import check_float, check_lengths, check_rank
 from jaxlstm.nn.cell import GRUCell, LSTMCell, RNNCell
 
@@ -23,14 +29,16 @@ class Recurrent(nnx.Module):
     """A stack of recurrent layers over (B, T, X); see `LSTM` for the arguments."""
 
     def __init__(self, forward: list, backward: Optional[list], *, dropout: float = 0.0,
-                 unroll: int = 1, remat: bool = False):
+                 unroll: int = 1, remat: int | bool = False, compute_dtype=None):
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
+        check_remat(remat)
         self.forward_cells = nnx.List(forward)
         self.backward_cells = None if backward is None else nnx.List(backward)
         self.dropout = dropout
         self.unroll = unroll
         self.remat = remat
+        self.compute_dtype = check_compute_dtype(compute_dtype)
 
     @property
     def bidirectional(self) -> bool:
@@ -88,6 +96,8 @@ class Recurrent(nnx.Module):
         if key is not None and self.dropout > 0.0 and self.num_layers > 1:
             keys = jax.random.split(key, batch)
         layer = self.layer_fn(self.forward_cells[0])
+        if self.compute_dtype is not None:
+            layer = functools.partial(layer, compute_dtype=self.compute_dtype)
         run = functools.partial(
             stack, layer, self.layer_params(), is_bidirectional=self.bidirectional,
             dropout_rate=self.dropout, unroll=self.unroll, remat=self.remat)
@@ -124,13 +134,15 @@ class LSTM(Recurrent):
       dropout: dropout rate on the outputs of every layer but the last.
       proj_size: LSTMP projection size R, or None.
       spec: the cell variant. unroll, remat: passed to the scan.
+      dtype: the parameter dtype. compute_dtype: the matmul dtype (mixed precision) or None.
       rngs: `nnx.Rngs` with a `params` stream.
     """
 
     def __init__(self, in_features: int, hidden_size: int, *, num_layers: int = 1,
                  bidirectional: bool = False, dropout: float = 0.0,
                  proj_size: Optional[int] = None, spec: CellSpec = CellSpec(), unroll: int = 1,
-                 remat: bool = False, dtype=jnp.float32, rngs: nnx.Rngs):
+                 remat: int | bool = False, dtype=jnp.float32, compute_dtype=None,
+                 rngs: nnx.Rngs):
         if not isinstance(num_layers, int) or num_layers < 1:
             raise ValueError(f"num_layers must be a positive int, got {num_layers!r}")
         out = (proj_size or hidden_size) * (2 if bidirectional else 1)
@@ -138,7 +150,8 @@ class LSTM(Recurrent):
                                   proj_size=proj_size, dtype=dtype, rngs=rngs)
         forward = [make(k) for k in range(num_layers)]
         backward = [make(k) for k in range(num_layers)] if bidirectional else None
-        super().__init__(forward, backward, dropout=dropout, unroll=unroll, remat=remat)
+        super().__init__(forward, backward, dropout=dropout, unroll=unroll, remat=remat,
+                         compute_dtype=compute_dtype)
 
     @property
     def spec(self) -> CellSpec:
@@ -153,14 +166,15 @@ class LSTM(Recurrent):
 
     @classmethod
     def from_params(cls, layers: list, spec: CellSpec = CellSpec(), *, dropout: float = 0.0,
-                    unroll: int = 1, remat: bool = False) -> "LSTM":
+                    unroll: int = 1, remat: int | bool = False, compute_dtype=None) -> "LSTM":
         """An `LSTM` holding the core parameters `layers` (as from `init_lstm_stack`)."""
         bidirectional = isinstance(layers[0], tuple) and not hasattr(layers[0], "_fields")
         first = layers[0][0] if bidirectional else layers[0]
         proj = first.w_proj.shape[1] if first.w_proj is not None else None
         module = cls(first.w_x.shape[0], hidden_size_of(first), num_layers=len(layers),
                      bidirectional=bidirectional, dropout=dropout, proj_size=proj, spec=spec,
-                     unroll=unroll, remat=remat, dtype=first.w_x.dtype, rngs=nnx.Rngs(0))
+                     unroll=unroll, remat=remat, dtype=first.w_x.dtype,
+                     compute_dtype=compute_dtype, rngs=nnx.Rngs(0))
         for k, entry in enumerate(layers):
             module.forward_cells[k]._store(entry[0] if bidirectional else entry)
             if bidirectional:
@@ -203,9 +217,11 @@ class GRU(Recurrent):
 
     def __init__(self, in_features: int, hidden_size: int, *, num_layers: int = 1,
                  bidirectional: bool = False, dropout: float = 0.0, unroll: int = 1,
-                 remat: bool = False, dtype=jnp.float32, rngs: nnx.Rngs):
+                 remat: int | bool = False, dtype=jnp.float32, compute_dtype=None,
+                 rngs: nnx.Rngs):
         fw, bw = _simple_stack(GRUCell, in_features, hidden_size, num_layers, bidirectional, dtype, rngs)
-        super().__init__(fw, bw, dropout=dropout, unroll=unroll, remat=remat)
+        super().__init__(fw, bw, dropout=dropout, unroll=unroll, remat=remat,
+                         compute_dtype=compute_dtype)
 
     @property
     def out_features(self) -> int:
@@ -220,9 +236,11 @@ class RNN(Recurrent):
 
     def __init__(self, in_features: int, hidden_size: int, *, num_layers: int = 1,
                  bidirectional: bool = False, dropout: float = 0.0, unroll: int = 1,
-                 remat: bool = False, dtype=jnp.float32, rngs: nnx.Rngs):
+                 remat: int | bool = False, dtype=jnp.float32, compute_dtype=None,
+                 rngs: nnx.Rngs):
         fw, bw = _simple_stack(RNNCell, in_features, hidden_size, num_layers, bidirectional, dtype, rngs)
-        super().__init__(fw, bw, dropout=dropout, unroll=unroll, remat=remat)
+        super().__init__(fw, bw, dropout=dropout, unroll=unroll, remat=remat,
+                         compute_dtype=compute_dtype)
 
     @property
     def out_features(self) -> int:
