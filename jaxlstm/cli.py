@@ -1,6 +1,7 @@
 """The `jaxlstm` command: train | sweep | eval | generate | inspect.
 
-  jaxlstm train CONFIG [key=value ...] [--resume]
+  jaxlstm train CONFIG [key=value ...] [--resume] [--distributed [--coordinator-address
+                HOST:PORT --num-processes N --process-id I]]
   jaxlstm sweep CONFIG --grid key=v1,v2 [--grid ...] [--seeds N] [key=value ...]
   jaxlstm eval RUN_DIR [--which best|latest]
   jaxlstm generate RUN_DIR --prompt TEXT [--length N] [--temperature T]
@@ -24,7 +25,12 @@ from jaxlstm.train.config import ConfigError, load_config
 def _train(args) -> int:
     from jaxlstm.train.loop import fit
 
-    cfg = load_config(args.config, args.overrides)
+    overrides = list(args.overrides) + (["train.distributed=true"] if args.distributed else [])
+    cfg = load_config(args.config, overrides)
+    if cfg.train.distributed:
+        from jaxlstm.train.distributed import initialize
+
+        initialize(args.coordinator_address, args.num_processes, args.process_id)
     summary = fit(cfg, resume=args.resume, quiet=args.quiet)
     _print_summary(summary, cfg.run_dir)
     return 0
@@ -120,6 +126,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.steps=100")
     p.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--distributed", action="store_true",
+                   help="multi-host: call jax.distributed.initialize first (= train.distributed=true)")
+    p.add_argument("--coordinator-address", default=None,
+                   help="HOST:PORT of process 0 (default: $JAX_COORDINATOR_ADDRESS)")
+    p.add_argument("--num-processes", type=int, default=None,
+                   help="number of processes (default: $JAX_NUM_PROCESSES)")
+    p.add_argument("--process-id", type=int, default=None,
+                   help="this process's index (default: $JAX_PROCESS_ID)")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("sweep", help="train a grid of configs (and seeds) and compare them")

@@ -52,10 +52,13 @@ class ModelConfig:
     proj_size: Optional[int] = None
     embed_dim: int = 64
     unroll: int = 1
-    remat: bool = False
+    remat: int | bool = False         # 0/False none, True every step, k > 1 every k steps (≈√T)
+    compute_dtype: str = "float32"    # matmul dtype; params, optimizer, cell state stay float32
 
     def __post_init__(self):
         _choice("model.cell", self.cell, ("lstm", "gru", "rnn"))
+        _choice("model.compute_dtype", self.compute_dtype, ("float32", "bfloat16", "float16"))
+        _positive("model.remat", self.remat, allow_zero=True)
         _choice("model.variant", self.variant, VARIANTS)
         for name in ("gate_activation", "candidate_activation", "cell_activation"):
             _choice(f"model.{name}", getattr(self, name), list(ACTIVATIONS))
@@ -78,6 +81,8 @@ class ModelConfig:
         kw = dict(cell=self.cell, hidden_size=self.hidden_size, num_layers=self.num_layers,
                   bidirectional=self.bidirectional, dropout=self.dropout, unroll=self.unroll,
                   remat=self.remat)
+        if self.compute_dtype != "float32":
+            kw.update(compute_dtype=self.compute_dtype)
         if self.cell == "lstm":
             kw.update(spec=self.spec, proj_size=self.proj_size)
         return kw
@@ -117,11 +122,28 @@ class TrainConfig:
     early_stopping_patience: Optional[int] = None
     monitor: str = ""
     progress: bool = True
+    mesh: Optional[str] = None        # device mesh, e.g. "data=8", "data=4,model=2" (jaxlstm.train.mesh)
+    shard_params: bool = False        # split the gate axis of the recurrent weights over "model"
+    grad_accum_steps: int = 1         # micro-batches per step, gradients averaged
+    distributed: bool = False         # multi-host: jax.distributed.initialize first
 
     def __post_init__(self):
         for name in ("steps", "batch_size", "eval_every", "log_every", "checkpoint_every",
-                     "keep_checkpoints", "early_stopping_patience"):
+                     "keep_checkpoints", "early_stopping_patience", "grad_accum_steps"):
             _positive(f"train.{name}", getattr(self, name))
+        if self.batch_size % self.grad_accum_steps:
+            raise ConfigError(f"config keys train.batch_size/train.grad_accum_steps: batch_size "
+                              f"{self.batch_size} must be divisible by grad_accum_steps "
+                              f"{self.grad_accum_steps}")
+        if self.mesh is not None:
+            from jaxlstm.train.mesh import parse_mesh
+
+            if "model" not in parse_mesh(self.mesh) and self.shard_params:
+                raise ConfigError(f"config key train.shard_params: needs a 'model' axis in "
+                                  f"train.mesh, got mesh {self.mesh!r}")
+        elif self.shard_params:
+            raise ConfigError("config key train.shard_params: needs train.mesh with a 'model' "
+                              "axis (e.g. train.mesh=data=4,model=2), got mesh None")
 
 
 @dataclass
@@ -147,8 +169,10 @@ class Config:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
 
 
-def _omegaconf_error(e: OmegaConfBaseException, source: str) -> ConfigError:
+def _omegaconf_error(e: OmegaConfBaseException, source: str, section: str = "") -> ConfigError:
     key = getattr(e, "full_key", None)
+    if key and section:
+        key = f"{section}.{key}"
     msg = str(e).split("\n")[0]
     where = f"config key {key}" if key else "config"
     return ConfigError(f"{where} ({source}): {msg}")
@@ -188,16 +212,18 @@ def load_config(path_or_dict, overrides: Sequence[str] = ()) -> Config:
         data = user.pop("data", None) or {}
         merged = OmegaConf.merge(OmegaConf.structured(Config), user)
         task = get_task(merged.task)
-        data = OmegaConf.merge(OmegaConf.structured(task.Data), data)
     except OmegaConfBaseException as e:
         raise _omegaconf_error(e, source) from None
     except KeyError as e:
         raise ConfigError(str(e.args[0])) from None
     try:
         cfg = OmegaConf.to_object(merged)
-        cfg.data = OmegaConf.to_object(data)
     except OmegaConfBaseException as e:
         raise _omegaconf_error(e, source) from None
+    try:  # the task's `data:` section is merged on its own, so its keys get the prefix here
+        cfg.data = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(task.Data), data))
+    except OmegaConfBaseException as e:
+        raise _omegaconf_error(e, source, section="data") from None
     if hasattr(cfg.data, "validate"):
         cfg.data.validate()
     return cfg

@@ -10,6 +10,19 @@ A run folder holds
 Step s uses the batch drawn from `np.random.default_rng([seed, s])` and the dropout
 key `fold_in(key(seed), s)`, so a run resumed from a checkpoint continues exactly as
 the uninterrupted run would have.
+
+Scaling (see `jaxlstm.train.mesh`): with `train.mesh` the state lives on a device
+mesh and batches are split over its `data` axis; `train.grad_accum_steps: k` runs
+each step's batch as k micro-batches in one `lax.scan` and applies one update with
+their mean gradient, so steps, schedules and resume mean the same for every k;
+`train.distributed` initializes multi-host JAX, and only process 0 writes files
+other than checkpoints.
+
+A stateful task (truncated BPTT, e.g. `stream_lm`) also defines
+`initial_carry(batch_size)` and `train_chunk(step, batch_size)` (the batch of step s,
+a function of s alone), and its `loss(model, batch, key, carry)` returns
+`(loss, metrics, new_carry)`. The loop passes each step's final carry into the next
+step and saves it in checkpoints, so a resumed run stays bit-identical.
 """
 
 from __future__ import annotations
@@ -29,8 +42,10 @@ import optax
 from flax import nnx
 from tqdm.auto import tqdm
 
+from jaxlstm.train import mesh as meshlib
 from jaxlstm.train.checkpoint import Checkpoints
 from jaxlstm.train.config import Config, load_config
+from jaxlstm.train.distributed import initialize as initialize_distributed, is_main_process
 from jaxlstm.train.metrics import append_metrics, read_metrics, truncate_metrics, write_json_atomic
 from jaxlstm.train.optim import make_optimizer
 from jaxlstm.train.plots import plot_learning_curves
@@ -56,6 +71,8 @@ class Trainer:
     rest: Any           # every other variable (e.g. a CRF's fixed constraint biases)
     optimizer: optax.GradientTransformation
     opt_state: Any
+    mesh: Any = None    # the jax.sharding.Mesh of train.mesh, or None: one device
+    carry: Any = None   # a stateful task's carried state (leaves (B, ...)), else None
 
     @classmethod
     def build(cls, cfg: Config) -> "Trainer":
@@ -63,7 +80,45 @@ class Trainer:
         model = task.make_model(nnx.Rngs(params=cfg.train.seed))
         graphdef, state, rest = nnx.split(model, nnx.Param, ...)
         optimizer = make_optimizer(cfg.optim, cfg.train.steps)
-        return cls(cfg, task, graphdef, state, rest, optimizer, optimizer.init(state))
+        trainer = cls(cfg, task, graphdef, state, rest, optimizer, optimizer.init(state))
+        if trainer.stateful:
+            trainer.carry = task.initial_carry(cfg.train.batch_size)
+        if cfg.train.mesh is not None:
+            trainer.mesh = meshlib.make_mesh(cfg.train.mesh)
+            meshlib.check_batch_size(trainer.mesh, cfg.train.batch_size, cfg.train.grad_accum_steps)
+            trainer.state, trainer.opt_state, trainer.carry = meshlib.put(
+                trainer.checkpoint_tree(), trainer.shardings())
+        return trainer
+
+    @property
+    def stateful(self) -> bool:
+        return hasattr(self.task, "initial_carry")
+
+    def checkpoint_tree(self):
+        """What a checkpoint holds: (model state, optimizer state, carried state or None)."""
+        return self.state, self.opt_state, self.carry
+
+    def shardings(self):
+        """Shardings of `checkpoint_tree()` on the mesh."""
+        mesh = self.mesh
+        state = meshlib.param_shardings(mesh, self.state, self.cfg.train.shard_params)
+        opt = meshlib.opt_state_shardings(mesh, self.optimizer, self.opt_state, state)
+        carry = jax.tree.map(lambda x: meshlib.row_sharding(mesh, x.shape), self.carry)
+        return state, opt, carry
+
+    def batch(self, step: int):
+        """The training batch of `step` (on the mesh's devices when there is one)."""
+        tc = self.cfg.train
+        if self.stateful:
+            batch = self.task.train_chunk(step, tc.batch_size)
+        else:
+            batch = self.task.train_batch(np.random.default_rng([tc.seed, step]), tc.batch_size)
+        return batch if self.mesh is None else meshlib.put_rows(self.mesh, batch)
+
+    def key(self, step: int):
+        """The dropout key of `step`."""
+        key = jax.random.fold_in(jax.random.key(self.cfg.train.seed), step)
+        return key if self.mesh is None else meshlib.put_replicated(self.mesh, key)
 
     @property
     def model(self) -> nnx.Module:
@@ -73,24 +128,90 @@ class Trainer:
         return int(sum(np.prod(x.shape) for x in jax.tree.leaves(self.state)))
 
     def compiled_steps(self):
-        task, graphdef, rest, optimizer = self.task, self.graphdef, self.rest, self.optimizer
+        """(train_step, eval_step), jitted.
 
-        def loss_fn(state, batch, key):
-            return task.loss(nnx.merge(graphdef, state, rest), batch, key)
+        train_step(state, opt_state, batch, key[, carry]) -> (state, opt_state, loss,
+        metrics[, carry]); eval_step(state, batch[, carry]) -> (loss, metrics[, carry]);
+        the carry only for a stateful task.
+        """
+        task, graphdef, rest, optimizer = self.task, self.graphdef, self.rest, self.optimizer
+        stateful, accum = self.stateful, self.cfg.train.grad_accum_steps
+        shardings = self.shardings() if self.mesh is not None else None
+
+        def loss_fn(state, batch, key, carry):
+            model = nnx.merge(graphdef, state, rest)
+            if stateful:
+                loss, metrics, carry = task.loss(model, batch, key, carry)
+                return loss, (metrics, carry)
+            loss, metrics = task.loss(model, batch, key)
+            return loss, (metrics, None)
+
+        grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
         @jax.jit
-        def train_step(state, opt_state, batch, key):
-            (loss, metrics), grads = jax.value_and_grad(loss_fn, has_aux=True)(state, batch, key)
+        def train_step(state, opt_state, batch, key, carry=None):
+            if accum == 1:
+                (loss, (metrics, carry)), grads = grad_fn(state, batch, key, carry)
+            else:
+                (loss, (metrics, carry)), grads = accumulate_gradients(
+                    grad_fn, accum, state, batch, key, carry)
             updates, opt_state = optimizer.update(grads, opt_state, state)
             state = optax.apply_updates(state, updates)
-            return state, opt_state, loss, {**metrics, "grad_norm": optax.tree.norm(grads)}
+            if shardings is not None:
+                state, opt_state, carry = jax.lax.with_sharding_constraint(
+                    (state, opt_state, carry), shardings)
+            out = state, opt_state, loss, {**metrics, "grad_norm": optax.tree.norm(grads)}
+            return out + (carry,) if stateful else out
 
-        eval_step = jax.jit(lambda state, batch: loss_fn(state, batch, None))
+        @jax.jit
+        def eval_step(state, batch, carry=None):
+            loss, (metrics, carry) = loss_fn(state, batch, None, carry)
+            return (loss, metrics, carry) if stateful else (loss, metrics)
+
         return train_step, eval_step
 
     def evaluate(self, eval_step) -> dict:
-        metrics = self.task.evaluate(self.model, lambda batch: eval_step(self.state, batch))
+        def step(*batch_and_carry):
+            if self.mesh is not None:
+                batch_and_carry = meshlib.put_rows(self.mesh, batch_and_carry)
+            return eval_step(self.state, *batch_and_carry)
+
+        metrics = self.task.evaluate(self.model, step)
         return {f"valid/{k}" if not k.startswith("valid/") else k: v for k, v in metrics.items()}
+
+
+def accumulate_gradients(grad_fn, steps: int, state, batch, key, carry):
+    """`grad_fn(state, batch, key, carry) -> ((loss, (metrics, carry)), grads)` over the
+    batch as `steps` micro-batches, one `lax.scan` step each; loss, metrics and grads
+    are the micro-batch means, so for a loss that is a mean over rows they equal the
+    full batch's. Micro-batch j holds rows j, j + steps, j + 2·steps, ... (a strided
+    split keeps every micro-batch spread evenly over the `data` shards); its dropout
+    key is `fold_in(key, j)`. Only one micro-batch's activations are alive at a time.
+    """
+
+    def split(x):  # (B, ...) -> (steps, B / steps, ...)
+        return x.reshape(x.shape[0] // steps, steps, *x.shape[1:]).swapaxes(0, 1)
+
+    def join(x):  # the inverse of split
+        return x.swapaxes(0, 1).reshape(-1, *x.shape[2:])
+
+    micro_batches, micro_carries = jax.tree.map(split, (batch, carry))
+
+    def micro_step(total, inputs):
+        j, micro_batch, micro_carry = inputs
+        micro_key = None if key is None else jax.random.fold_in(key, j)
+        (loss, (metrics, new_carry)), grads = grad_fn(state, micro_batch, micro_key, micro_carry)
+        total = jax.tree.map(jnp.add, total, (loss, metrics, grads))
+        return total, new_carry
+
+    first = jax.tree.map(lambda x: x[0], (micro_batches, micro_carries))
+    shapes = jax.eval_shape(grad_fn, state, first[0], key, first[1])
+    (loss_shape, (metrics_shape, _)), grads_shape = shapes
+    zeros = jax.tree.map(lambda s: jnp.zeros(s.shape, s.dtype), (loss_shape, metrics_shape, grads_shape))
+    total, new_carries = jax.lax.scan(micro_step, zeros,
+                                      (jnp.arange(steps), micro_batches, micro_carries))
+    loss, metrics, grads = jax.tree.map(lambda t: t / steps, total)
+    return (loss, (metrics, jax.tree.map(join, new_carries))), grads
 
 
 def _versions() -> dict:
@@ -108,11 +229,16 @@ def _improved(value: float, best: Optional[float], mode: str) -> bool:
     return value < best if mode == "min" else value > best
 
 
+RESUMABLE_CHANGES = ("steps", "progress", "mesh", "shard_params", "distributed")
+
+
 def _check_same_experiment(saved: Config, cfg: Config) -> None:
-    """A resumed run must keep everything but the step budget and the progress bar."""
+    """A resumed run must keep everything but the step budget, the progress bar and
+    where it runs (mesh, parameter sharding, multi-host)."""
     a, b = saved.to_dict(), cfg.to_dict()
     for d in (a, b):
-        d["train"].pop("steps"), d["train"].pop("progress")
+        for key in RESUMABLE_CHANGES:
+            d["train"].pop(key, None)
     differ = [f"{section}.{k}" for section in a if isinstance(a[section], dict)
               for k in a[section] if a[section][k] != b[section].get(k)]
     differ += [k for k in a if not isinstance(a[k], dict) and a[k] != b[k]]
@@ -134,16 +260,20 @@ def fit(cfg: Config, *, resume: bool = False, quiet: bool = False) -> dict:
       TrainingDiverged: the loss became NaN/Inf (the message names the step).
       KeyboardInterrupt: after saving a checkpoint of the last completed step.
     """
+    if cfg.train.distributed:
+        initialize_distributed()
+    main = is_main_process()
     run_dir = cfg.run_dir
     if run_dir.exists() and any(run_dir.iterdir()) and not resume:
         raise RunExists(f"run folder {run_dir} already exists; pass --resume to continue it, "
                         f"or choose another name (name=...) or out_dir")
-    run_dir.mkdir(parents=True, exist_ok=True)
     if resume and (run_dir / "config.yaml").exists():
         _check_same_experiment(load_config(run_dir / "config.yaml"), cfg)
-    (run_dir / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
+    trainer = Trainer.build(cfg)  # before any file is written: a missing data file leaves no run folder
+    run_dir.mkdir(parents=True, exist_ok=True)
+    if main:
+        (run_dir / "config.yaml").write_text(cfg.to_yaml(), encoding="utf-8")
 
-    trainer = Trainer.build(cfg)
     task, tc = trainer.task, cfg.train
     monitor = tc.monitor or task.monitor
     checkpoints = Checkpoints(run_dir / "checkpoints", tc.keep_checkpoints, monitor, task.monitor_mode)
@@ -151,15 +281,16 @@ def fit(cfg: Config, *, resume: bool = False, quiet: bool = False) -> dict:
     meta = {"best": None, "best_step": None, "bad_evals": 0, "wall_time": 0.0}
     start = 0
     if resume:
-        restored = checkpoints.restore((trainer.state, trainer.opt_state))
+        restored = checkpoints.restore(trainer.checkpoint_tree())
         if restored is not None:
-            start, (trainer.state, trainer.opt_state), meta = restored
-            truncate_metrics(metrics_path, start)
-    elif metrics_path.exists():
+            start, (trainer.state, trainer.opt_state, trainer.carry), meta = restored
+            if main:
+                truncate_metrics(metrics_path, start)
+    elif metrics_path.exists() and main:
         metrics_path.unlink()
 
     train_step, eval_step = trainer.compiled_steps()
-    base_key = jax.random.key(tc.seed)
+    log = append_metrics if main else (lambda path, record: None)
     last_eval: dict = {}
     stopped_early = False
     t0 = time.perf_counter()
@@ -172,13 +303,13 @@ def fit(cfg: Config, *, resume: bool = False, quiet: bool = False) -> dict:
 
     def save(step: int, metrics: Optional[dict]) -> None:
         meta["wall_time"] = wall_before + time.perf_counter() - t0
-        checkpoints.save(step, (trainer.state, trainer.opt_state), meta, metrics)
+        checkpoints.save(step, trainer.checkpoint_tree(), meta, metrics)
 
     try:
         while step < tc.steps:
-            batch = task.train_batch(np.random.default_rng([tc.seed, step]), tc.batch_size)
-            key = jax.random.fold_in(base_key, step)
-            state, opt_state, loss, metrics = train_step(trainer.state, trainer.opt_state, batch, key)
+            carry = (trainer.carry,) if trainer.stateful else ()
+            state, opt_state, loss, metrics, *carry = train_step(
+                trainer.state, trainer.opt_state, trainer.batch(step), trainer.key(step), *carry)
             loss = float(loss)
             if not math.isfinite(loss):
                 last = checkpoints.steps()
@@ -187,6 +318,8 @@ def fit(cfg: Config, *, resume: bool = False, quiet: bool = False) -> dict:
                     f"checkpoint is step {last[-1] if last else 'none'} in {checkpoints.directory}. "
                     f"Try a lower optim.learning_rate or optim.clip_norm.")
             trainer.state, trainer.opt_state = state, opt_state
+            if carry:
+                trainer.carry = carry[0]
             step += 1
             window_n += tc.batch_size
             if step % tc.log_every == 0 or step == tc.steps:
@@ -195,13 +328,13 @@ def fit(cfg: Config, *, resume: bool = False, quiet: bool = False) -> dict:
                 window_t, window_n = now, 0
                 record = {"step": step, "split": "train", "loss": loss,
                           **{k: float(v) for k, v in metrics.items()}, "seq_per_s": rate}
-                append_metrics(metrics_path, record)
+                log(metrics_path, record)
                 bar.set_postfix(loss=f"{loss:.4f}", seq_s=f"{rate:.0f}")
             bar.update(1)
             is_ckpt = step % tc.checkpoint_every == 0 or step == tc.steps
             if step % tc.eval_every == 0 or is_ckpt:
                 last_eval = trainer.evaluate(eval_step)
-                append_metrics(metrics_path, {"step": step, "split": "valid",
+                log(metrics_path, {"step": step, "split": "valid",
                                               **{k.split("/", 1)[1]: v for k, v in last_eval.items()}})
                 value = last_eval.get(monitor)
                 if value is not None and _improved(value, meta["best"], task.monitor_mode):
@@ -227,16 +360,17 @@ def fit(cfg: Config, *, resume: bool = False, quiet: bool = False) -> dict:
     checkpoints.close()
     meta["wall_time"] = wall_before + time.perf_counter() - t0
 
-    records = read_metrics(metrics_path)
-    plot_learning_curves(records, run_dir / "learning_curves.png", title=f"{cfg.name} ({cfg.task})")
-    task.write_plots(trainer.model, run_dir)
     summary = {
         "name": cfg.name, "task": cfg.task, "steps": step, "stopped_early": stopped_early,
         "final": last_eval, "monitor": monitor, "best": meta["best"], "best_step": meta["best_step"],
         "baseline": task.baseline(), "param_count": trainer.param_count(),
         "wall_time_s": round(meta["wall_time"], 2), "versions": _versions(),
     }
-    write_json_atomic(run_dir / "summary.json", summary)
+    if main:
+        records = read_metrics(metrics_path)
+        plot_learning_curves(records, run_dir / "learning_curves.png", title=f"{cfg.name} ({cfg.task})")
+        task.write_plots(trainer.model, run_dir)
+        write_json_atomic(run_dir / "summary.json", summary)
     return summary
 
 
@@ -260,9 +394,9 @@ def load_run(run_dir, *, which: str = "best"):
             step = json.loads(summary_path.read_text()).get("best_step")
         if step not in checkpoints.steps():
             step = None
-    restored = checkpoints.restore((trainer.state, trainer.opt_state), step)
+    restored = checkpoints.restore(trainer.checkpoint_tree(), step)
     checkpoints.close()
     if restored is None:
         raise FileNotFoundError(f"no readable checkpoint in {run_dir / 'checkpoints'}")
-    _, (trainer.state, trainer.opt_state), _ = restored
+    _, (trainer.state, trainer.opt_state, trainer.carry), _ = restored
     return cfg, trainer

@@ -27,7 +27,7 @@ def test_resolved_config_reproduces_itself(tiny_lm, tmp_path):
     ("optim.name=lion", r"config key optim.name: must be one of \['adam', 'adamw', 'sgd', 'rmsprop'\], got 'lion'"),
     ("train.steps=0", r"config key train.steps: must be > 0, got 0"),
     ("task=nope", r"config key task: must be one of \[.*'char_lm'.*\], got 'nope'"),
-    ("data.sequence_len=3", r"config key sequence_len .*Key 'sequence_len' not in 'CharLMData'"),
+    ("data.sequence_len=3", r"config key data.sequence_len .*Key 'sequence_len' not in 'CharLMData'"),
     ("data.valid_fraction=2.0", r"config key data.valid_fraction: must lie in \(0, 1\), got 2.0"),
     ("model.peepholes=true", None),
     ("noequals", r"override 'noequals' must have the form key=value"),

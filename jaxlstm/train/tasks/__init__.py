@@ -3,8 +3,18 @@
 from jaxlstm.train.tasks.adding import Adding
 from jaxlstm.train.tasks.base import Task, cross_entropy
 from jaxlstm.train.tasks.char_lm import CharLM
+from jaxlstm.train.tasks.stream_lm import StreamLM
+from jaxlstm.train.tasks.ctc import CTC
+from jaxlstm.train.tasks.tagging import Tagging
+from jaxlstm.train.tasks.digits import Digits
+from jaxlstm.train.tasks.forecast import Forecast
+from jaxlstm.train.tasks.sentiment import Imdb
+from jaxlstm.train.tasks.reber import ReberContinual
+from jaxlstm.train.tasks.temporal_order import TemporalOrder
 
-TASKS: dict[str, type] = {t.name: t for t in (CharLM, Adding)}
+TASKS: dict[str, type] = {t.name: t for t in (CharLM, Adding, TemporalOrder, ReberContinual,
+                                                   Imdb, Digits, Forecast, Tagging, CTC)}
+TASKS[StreamLM.name] = StreamLM
 
 
 def register_task(task: type) -> type:

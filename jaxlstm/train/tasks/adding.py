@@ -24,8 +24,8 @@ class AddingData:
     eval_size: int = 512
 
     def validate(self):
-        if self.min_length < 4:
-            raise ConfigError(f"config key data.min_length: must be >= 4, got {self.min_length}")
+        if self.min_length < 10:  # the first mark is among the first ten pairs
+            raise ConfigError(f"config key data.min_length: must be >= 10, got {self.min_length}")
 
 
 def _batch(data) -> dict:

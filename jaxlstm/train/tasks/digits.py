@@ -1,0 +1,108 @@
+"""Sequence classification on real data that ships with scikit-learn: its 8x8 digits.
+
+Each image is read as a sequence, row by row (`data.mode: rows`, 8 steps of 8 pixels)
+or pixel by pixel (`pixels`, 64 steps of 1 pixel: a small pixel-MNIST). The 1797
+images are split at random (seed `data.split_seed`) into train, valid (monitored,
+picks the best checkpoint) and test (reported as `test_*`). The baseline predicts the
+training split's most frequent class.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+
+from jaxlstm.data.batching import random_split
+from jaxlstm.data.digits import MODES, load_digits
+from jaxlstm.nn.heads import SequenceClassifier
+from jaxlstm.train.config import ConfigError
+from jaxlstm.train.tasks.base import Task, cross_entropy
+
+
+def held_out_metrics(batches: list[dict], eval_step: Callable) -> dict:
+    """Example-weighted mean of `eval_step(batch) -> (loss, metrics)` over `batches`."""
+    totals, count = {}, 0
+    for batch in batches:
+        n = len(next(iter(batch.values())))
+        loss, metrics = eval_step(batch)
+        for k, v in {"loss": loss, **metrics}.items():
+            totals[k] = totals.get(k, 0.0) + float(v) * n
+        count += n
+    return {k: v / count for k, v in totals.items()}
+
+
+def majority_accuracy(train_labels: np.ndarray, labels: np.ndarray) -> float:
+    """Accuracy on `labels` of always predicting the most frequent class of `train_labels`
+    (ties: the smallest class id)."""
+    return float(np.mean(labels == np.bincount(train_labels).argmax()))
+
+
+def check_split_fractions(valid_fraction: float, test_fraction: float) -> None:
+    for key, value in (("data.valid_fraction", valid_fraction), ("data.test_fraction", test_fraction)):
+        if not 0.0 < value < 1.0:
+            raise ConfigError(f"config key {key}: must lie in (0, 1), got {value}")
+    if valid_fraction + test_fraction >= 1.0:
+        raise ConfigError(f"config keys data.valid_fraction + data.test_fraction: must be < 1 "
+                          f"(something must be left to train on), got {valid_fraction} + {test_fraction}")
+
+
+@dataclass
+class DigitsDataConfig:
+    mode: str = "rows"
+    valid_fraction: float = 0.15
+    test_fraction: float = 0.15
+    split_seed: int = 0
+
+    def validate(self):
+        if self.mode not in MODES:
+            raise ConfigError(f"config key data.mode: must be one of {list(MODES)}, got {self.mode!r}")
+        check_split_fractions(self.valid_fraction, self.test_fraction)
+
+
+class Digits(Task):
+    name = "digits"
+    Data = DigitsDataConfig
+    monitor = "valid/accuracy"
+    monitor_mode = "max"
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        d = self.data
+        images = load_digits(d.mode)
+        everything = {"inputs": images.xs, "labels": images.labels}
+        held_out = d.valid_fraction + d.test_fraction
+        self.train, rest = random_split(everything, 1.0 - held_out, d.split_seed)
+        valid, test = random_split(rest, d.valid_fraction / held_out, d.split_seed + 1)
+        sizes = [len(p["labels"]) for p in (self.train, valid, test)]
+        if min(sizes) == 0:
+            raise ConfigError(f"config keys data.valid_fraction/data.test_fraction: every split needs "
+                              f"an image, got train/valid/test sizes {sizes}")
+        self._valid, self._test = [valid], [test]
+
+    def make_model(self, rngs):
+        in_features = self.train["inputs"].shape[-1]
+        return SequenceClassifier(10, in_features=in_features, rngs=rngs,
+                                  **self.cfg.model.encoder_kwargs())
+
+    def train_batch(self, rng, batch_size):
+        idx = rng.integers(0, len(self.train["labels"]), batch_size)
+        return {k: v[idx] for k, v in self.train.items()}
+
+    def eval_batches(self):
+        return self._valid
+
+    def loss(self, model, batch, key):
+        logits = model(batch["inputs"], key=key)
+        loss, accuracy = cross_entropy(logits, batch["labels"])
+        return loss, {"accuracy": accuracy}
+
+    def evaluate(self, model, eval_step):
+        test = held_out_metrics(self._test, eval_step)
+        return {**held_out_metrics(self._valid, eval_step), **{f"test_{k}": v for k, v in test.items()}}
+
+    def baseline(self):
+        train = self.train["labels"]
+        return {"majority_valid_accuracy": majority_accuracy(train, self._valid[0]["labels"]),
+                "majority_test_accuracy": majority_accuracy(train, self._test[0]["labels"])}
