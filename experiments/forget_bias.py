@@ -18,7 +18,6 @@ The default (T = 50, 2500 steps, 3 seeds per bias) took 2.3 CPU-minutes (7 min w
 
 from __future__ import annotations
 
-import argparse
 import csv
 import sys
 from pathlib import Path
@@ -29,12 +28,10 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-from long_lags import train_points  # noqa: E402
+from long_lags import argument_parser, run_overrides, train_points  # noqa: E402
 
 BIASES = ("1.0", "0.0")
 BUDGET = ["data.min_length=50", "train.steps=2500", "train.eval_every=100", "train.checkpoint_every=2500"]
-QUICK = ["data.min_length=10", "data.eval_size=16", "model.hidden_size=4", "train.steps=4",
-         "train.batch_size=4", "train.eval_every=2", "train.checkpoint_every=4"]
 
 
 def steps_to_solve(records: list[dict], threshold: float, metric: str = "accuracy") -> Optional[int]:
@@ -84,27 +81,17 @@ def report(runs: list[dict], threshold: float, out: Path) -> str:
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, default=3)
+    parser = argument_parser(__doc__, "runs/forget_bias")
     parser.add_argument("--threshold", type=float, default=0.9)
-    parser.add_argument("--steps", type=int, default=None, help="override the step budget")
-    parser.add_argument("--out", type=Path, default=Path("runs/forget_bias"))
-    parser.add_argument("--quick", action="store_true", help="seconds-long smoke test")
-    parser.add_argument("overrides", nargs="*", help="key=value config overrides")
     args = parser.parse_args(argv)
-    if args.seeds < 1:
-        parser.error(f"--seeds must be >= 1, got {args.seeds}")
+    overrides, seeds = run_overrides(parser, args, BUDGET)
     if not 0.0 < args.threshold <= 1.0:
         parser.error(f"--threshold must lie in (0, 1], got {args.threshold}")
 
-    overrides = QUICK if args.quick else BUDGET
-    seeds = 1 if args.quick else args.seeds
-    if args.steps is not None:
-        overrides = overrides + [f"train.steps={args.steps}", f"train.checkpoint_every={args.steps}"]
     points = {f"forget_bias={b}": [f"model.forget_bias={b}"] for b in BIASES}
     args.out.mkdir(parents=True, exist_ok=True)
     # configs/adding.yaml uses the 1997 cell without a forget gate; this compares the gated one.
-    overrides = ["model.variant=vanilla", *overrides, *args.overrides]
+    overrides = ["model.variant=vanilla", *overrides]
     runs = train_points("adding", points, seeds, args.out, overrides)
     print(report(runs, args.threshold, args.out))
     print(f"wrote {args.out / 'results.md'}, results.csv and forget_bias.png", file=sys.stderr)

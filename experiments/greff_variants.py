@@ -18,11 +18,9 @@ seconds): 2 variants, 1 seed, 4 steps, tiny sizes.
 
 from __future__ import annotations
 
-import argparse
 import sys
-from pathlib import Path
 
-from long_lags import train_points
+from long_lags import argument_parser, run_overrides, train_points
 
 from jaxlstm.train.sweep import write_sweep_report
 
@@ -34,27 +32,13 @@ VARIANTS = {
 # Small budgets for all 8 variants x 3 seeds: the adding default took 4.2 CPU-minutes
 # (18.5 min wall on 2 cores shared with other jobs).
 BUDGET = ["data.min_length=30", "train.steps=1200", "train.eval_every=100", "train.checkpoint_every=1200"]
-QUICK = ["data.min_length=10", "data.eval_size=16", "model.hidden_size=4", "train.steps=4",
-         "train.batch_size=4", "train.eval_every=2", "train.checkpoint_every=4"]
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--seeds", type=int, default=3)
-    parser.add_argument("--steps", type=int, default=None, help="override the step budget")
-    parser.add_argument("--out", type=Path, default=Path("runs/greff_variants"))
-    parser.add_argument("--quick", action="store_true", help="seconds-long smoke test")
-    parser.add_argument("overrides", nargs="*", help="key=value config overrides")
+    parser = argument_parser(__doc__, "runs/greff_variants")
     args = parser.parse_args(argv)
-    if args.seeds < 1:
-        parser.error(f"--seeds must be >= 1, got {args.seeds}")
-
-    overrides = list(QUICK if args.quick else BUDGET)
+    overrides, seeds = run_overrides(parser, args, BUDGET)
     variants = {k: VARIANTS[k] for k in ("vanilla", "nfg")} if args.quick else VARIANTS
-    seeds = 1 if args.quick else args.seeds
-    if args.steps is not None:
-        overrides += [f"train.steps={args.steps}", f"train.checkpoint_every={args.steps}"]
-    overrides += args.overrides
 
     args.out.mkdir(parents=True, exist_ok=True)
     runs = train_points("adding", variants, seeds, args.out, overrides)

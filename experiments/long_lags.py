@@ -1,5 +1,6 @@
-"""Shared helper of the long-time-lag experiments (`greff_variants.py`, `forget_bias.py`):
-train one config at several override points and seeds with `jaxlstm.train.loop.fit`.
+"""Shared helpers of the long-time-lag experiments (`greff_variants.py`, `forget_bias.py`):
+their common command line, and training one config at several override points and seeds
+with `jaxlstm.train.loop.fit`.
 
 A run whose folder already holds a `summary.json` of the same config is read back
 instead of retrained, so an interrupted experiment continues where it stopped (a
@@ -8,6 +9,7 @@ finished run of a different config there is an error).
 
 from __future__ import annotations
 
+import argparse
 import json
 import os
 import sys
@@ -21,6 +23,33 @@ from jaxlstm.train.loop import fit  # noqa: E402
 from jaxlstm.train.metrics import read_metrics  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
+# --quick: a seconds-long smoke test of configs/adding.yaml (T = 10, tiny sizes, 4 steps).
+QUICK = ["data.min_length=10", "data.eval_size=16", "model.hidden_size=4", "train.steps=4",
+         "train.batch_size=4", "train.eval_every=2", "train.checkpoint_every=4"]
+
+
+def argument_parser(doc: str, out: str) -> argparse.ArgumentParser:
+    """The scripts' common options: --seeds, --steps, --out (default `out`), --quick and
+    key=value overrides; the description is the first paragraph of `doc`."""
+    parser = argparse.ArgumentParser(description=doc.split("\n\n")[0])
+    parser.add_argument("--seeds", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=None, help="override the step budget")
+    parser.add_argument("--out", type=Path, default=Path(out))
+    parser.add_argument("--quick", action="store_true", help="seconds-long smoke test")
+    parser.add_argument("overrides", nargs="*", help="key=value config overrides")
+    return parser
+
+
+def run_overrides(parser: argparse.ArgumentParser, args: argparse.Namespace,
+                  budget: list[str]) -> tuple[list[str], int]:
+    """(config overrides, seeds) of the parsed `args`: QUICK and 1 seed with --quick, else
+    `budget` and --seeds (a parser error if < 1); then --steps and the key=value overrides."""
+    if args.seeds < 1:
+        parser.error(f"--seeds must be >= 1, got {args.seeds}")
+    overrides = list(QUICK if args.quick else budget)
+    if args.steps is not None:
+        overrides += [f"train.steps={args.steps}", f"train.checkpoint_every={args.steps}"]
+    return overrides + args.overrides, 1 if args.quick else args.seeds
 
 
 def train_points(config: str, points: dict[str, list[str]], seeds: int, out_dir: Path,

@@ -14,16 +14,28 @@ def text_file(tmp_path):
 
 
 @pytest.fixture
-def tiny_lm(tmp_path, text_file):
-    """A config file for a tiny character LM on a generated text file."""
-    path = tmp_path / "tiny.yaml"
-    path.write_text(f"""
-name: tiny
-task: char_lm
+def tiny_config(tmp_path):
+    """`tiny_config(name, task, train, data)` writes tmp_path/<name>.yaml, a config with a
+    16-unit model (embed_dim 8), learning rate 0.01 and runs under tmp_path/runs, and
+    returns its path; `train` and `data` are the insides of YAML flow mappings."""
+    def write(name: str, task: str, train: str, data: str):
+        path = tmp_path / f"{name}.yaml"
+        path.write_text(f"""
+name: {name}
+task: {task}
 out_dir: {tmp_path / 'runs'}
 model: {{hidden_size: 16, embed_dim: 8}}
 optim: {{learning_rate: 0.01}}
-train: {{steps: 20, batch_size: 8, eval_every: 10, checkpoint_every: 10, log_every: 5, progress: false}}
-data: {{source: {text_file}, seq_len: 16, eval_batches: 2, eval_batch_size: 8}}
+train: {{{train}}}
+data: {{{data}}}
 """)
-    return path
+        return path
+    return write
+
+
+@pytest.fixture
+def tiny_lm(tiny_config, text_file):
+    """A config file for a tiny character LM on a generated text file."""
+    return tiny_config("tiny", "char_lm",
+                       "steps: 20, batch_size: 8, eval_every: 10, checkpoint_every: 10, log_every: 5, progress: false",
+                       f"source: {text_file}, seq_len: 16, eval_batches: 2, eval_batch_size: 8")

@@ -24,12 +24,14 @@ class ConfigError(ValueError):
     """An invalid experiment config; the message names the key."""
 
 
-def _choice(key: str, value, choices: Sequence) -> None:
+def check_choice(key: str, value, choices: Sequence) -> None:
+    """Raise ConfigError naming `key` unless `value` is one of `choices`."""
     if value not in choices:
         raise ConfigError(f"config key {key}: must be one of {list(choices)}, got {value!r}")
 
 
-def _positive(key: str, value, allow_zero: bool = False) -> None:
+def check_positive(key: str, value, allow_zero: bool = False) -> None:
+    """Raise ConfigError naming `key` unless `value` is None or > 0 (>= 0 with `allow_zero`)."""
     if value is not None and (value < 0 or (value == 0 and not allow_zero)):
         raise ConfigError(f"config key {key}: must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
 
@@ -56,14 +58,14 @@ class ModelConfig:
     compute_dtype: str = "float32"    # matmul dtype; params, optimizer, cell state stay float32
 
     def __post_init__(self):
-        _choice("model.cell", self.cell, ("lstm", "gru", "rnn"))
-        _choice("model.compute_dtype", self.compute_dtype, ("float32", "bfloat16", "float16"))
-        _positive("model.remat", self.remat, allow_zero=True)
-        _choice("model.variant", self.variant, VARIANTS)
+        check_choice("model.cell", self.cell, ("lstm", "gru", "rnn"))
+        check_choice("model.compute_dtype", self.compute_dtype, ("float32", "bfloat16", "float16"))
+        check_positive("model.remat", self.remat, allow_zero=True)
+        check_choice("model.variant", self.variant, VARIANTS)
         for name in ("gate_activation", "candidate_activation", "cell_activation"):
-            _choice(f"model.{name}", getattr(self, name), list(ACTIVATIONS))
+            check_choice(f"model.{name}", getattr(self, name), list(ACTIVATIONS))
         for name in ("hidden_size", "num_layers", "embed_dim", "unroll", "proj_size"):
-            _positive(f"model.{name}", getattr(self, name))
+            check_positive(f"model.{name}", getattr(self, name))
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"config key model.dropout: must lie in [0, 1), got {self.dropout}")
         try:
@@ -101,11 +103,11 @@ class OptimConfig:
     clip_norm: Optional[float] = 1.0
 
     def __post_init__(self):
-        _choice("optim.name", self.name, ("adam", "adamw", "sgd", "rmsprop"))
-        _choice("optim.schedule", self.schedule, ("constant", "cosine", "linear"))
-        _positive("optim.learning_rate", self.learning_rate)
-        _positive("optim.warmup_steps", self.warmup_steps, allow_zero=True)
-        _positive("optim.clip_norm", self.clip_norm)
+        check_choice("optim.name", self.name, ("adam", "adamw", "sgd", "rmsprop"))
+        check_choice("optim.schedule", self.schedule, ("constant", "cosine", "linear"))
+        check_positive("optim.learning_rate", self.learning_rate)
+        check_positive("optim.warmup_steps", self.warmup_steps, allow_zero=True)
+        check_positive("optim.clip_norm", self.clip_norm)
 
 
 @dataclass
@@ -130,7 +132,7 @@ class TrainConfig:
     def __post_init__(self):
         for name in ("steps", "batch_size", "eval_every", "log_every", "checkpoint_every",
                      "keep_checkpoints", "early_stopping_patience", "grad_accum_steps"):
-            _positive(f"train.{name}", getattr(self, name))
+            check_positive(f"train.{name}", getattr(self, name))
         if self.batch_size % self.grad_accum_steps:
             raise ConfigError(f"config keys train.batch_size/train.grad_accum_steps: batch_size "
                               f"{self.batch_size} must be divisible by grad_accum_steps "

@@ -21,20 +21,12 @@ DOCS = "\n\n".join(f"the cat sat on mat number {i}." * (1 + i % 3) for i in rang
 
 
 @pytest.fixture
-def stream_config(tmp_path):
+def stream_config(tmp_path, tiny_config):
     text = tmp_path / "docs.txt"
     text.write_text(DOCS, encoding="utf-8")
-    path = tmp_path / "stream.yaml"
-    path.write_text(f"""
-name: stream
-task: stream_lm
-out_dir: {tmp_path / 'runs'}
-model: {{hidden_size: 16, embed_dim: 8}}
-optim: {{learning_rate: 0.01}}
-train: {{steps: 8, batch_size: 4, eval_every: 4, checkpoint_every: 4, log_every: 2, progress: false}}
-data: {{source: {text}, seq_len: 8, eval_lanes: 4, document_separator: "\\n\\n"}}
-""")
-    return path
+    return tiny_config("stream", "stream_lm",
+                       "steps: 8, batch_size: 4, eval_every: 4, checkpoint_every: 4, log_every: 2, progress: false",
+                       f'source: {text}, seq_len: 8, eval_lanes: 4, document_separator: "\\n\\n"')
 
 
 def test_document_lanes_by_hand():

@@ -7,7 +7,7 @@ run sees the same batches), for the loss, and for evaluation metrics.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from typing import Callable
 
 import jax
 import jax.numpy as jnp
@@ -51,14 +51,7 @@ class Task:
     def evaluate(self, model: nnx.Module, eval_step: Callable) -> dict:
         """Metrics on the held-out batches; by default the example-weighted mean of the
         loss metrics. `eval_step(batch) -> (loss, metrics)` is the jitted `loss`."""
-        totals, count = {}, 0
-        for batch in self.eval_batches():
-            n = len(next(iter(batch.values())))
-            loss, metrics = eval_step(batch)
-            for k, v in {"loss": loss, **metrics}.items():
-                totals[k] = totals.get(k, 0.0) + float(v) * n
-            count += n
-        return {k: v / count for k, v in totals.items()}
+        return held_out_metrics(self.eval_batches(), eval_step)
 
     def write_plots(self, model: nnx.Module, run_dir) -> None:
         """Task-specific figures written into `run_dir` at the end of `fit` (e.g. a
@@ -70,6 +63,26 @@ class Task:
 
     def examples_per_batch_unit(self) -> str:
         return "seq"
+
+
+def held_out_metrics(batches: list[Batch], eval_step: Callable) -> dict:
+    """Example-weighted mean of `eval_step(batch) -> (loss, metrics)` over `batches`:
+    {"loss": float, metric: float}, each batch weighted by its leading (batch) axis."""
+    totals, count = {}, 0
+    for batch in batches:
+        n = len(next(iter(batch.values())))
+        loss, metrics = eval_step(batch)
+        for k, v in {"loss": loss, **metrics}.items():
+            totals[k] = totals.get(k, 0.0) + float(v) * n
+        count += n
+    return {k: v / count for k, v in totals.items()}
+
+
+def valid_and_test_metrics(valid: list[Batch], test: list[Batch], eval_step: Callable) -> dict:
+    """`held_out_metrics` of the `valid` batches, and those of the `test` batches with their
+    names prefixed "test_" (e.g. {"loss", "accuracy", "test_loss", "test_accuracy"})."""
+    test_metrics = held_out_metrics(test, eval_step)
+    return {**held_out_metrics(valid, eval_step), **{f"test_{k}": v for k, v in test_metrics.items()}}
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array, mask=None) -> tuple[jax.Array, jax.Array]:

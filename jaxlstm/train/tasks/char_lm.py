@@ -10,10 +10,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass
 
-import jax
-import jax.numpy as jnp
 import numpy as np
-from flax import nnx
 
 from jaxlstm.data.text import CharVocab, char_lm_batches, load_text, stdlib_corpus, train_valid_split
 from jaxlstm.nn.heads import LanguageModel
@@ -22,17 +19,43 @@ from jaxlstm.train.tasks.base import Task, cross_entropy
 
 
 @dataclass
-class CharLMData:
+class TextData:
+    """The `data:` keys of the character LMs (`char_lm`, `stream_lm`): the text `source`
+    ("stdlib" or a UTF-8 file's path) cut to `max_chars` characters, the training sequence
+    length, and the fraction of the text held out (its end) for validation."""
+
     source: str = "stdlib"
     max_chars: int = 300_000
     seq_len: int = 64
     valid_fraction: float = 0.1
-    eval_batches: int = 8
-    eval_batch_size: int = 64
 
     def validate(self):
         if not 0.0 < self.valid_fraction < 1.0:
             raise ConfigError(f"config key data.valid_fraction: must lie in (0, 1), got {self.valid_fraction}")
+
+
+def read_text(data: TextData) -> tuple[CharVocab, str, str]:
+    """(character vocabulary of the whole text, training text, validation text) of `data`."""
+    text = stdlib_corpus(data.max_chars) if data.source == "stdlib" else load_text(data.source)[: data.max_chars]
+    train, valid = train_valid_split(text, data.valid_fraction)
+    return CharVocab.build(text), train, valid
+
+
+def unigram_baseline(train_ids: np.ndarray, valid_ids: np.ndarray, vocab_size: int) -> dict:
+    """Bits per character on `valid_ids` (n,) of the add-one unigram model of `train_ids`
+    (m,) ("unigram_bpc") and of the uniform model over `vocab_size` ids ("uniform_bpc")."""
+    counts = np.bincount(train_ids, minlength=vocab_size) + 1.0
+    logp = np.log2(counts / counts.sum())
+    return {"unigram_bpc": float(-logp[valid_ids].mean()), "uniform_bpc": math.log2(vocab_size)}
+
+
+@dataclass
+class CharLMData(TextData):
+    eval_batches: int = 8
+    eval_batch_size: int = 64
+
+    def validate(self):
+        super().validate()
         if self.seq_len < 2:
             raise ConfigError(f"config key data.seq_len: must be >= 2, got {self.seq_len}")
 
@@ -45,9 +68,7 @@ class CharLM(Task):
     def __init__(self, cfg):
         super().__init__(cfg)
         d = self.data
-        text = stdlib_corpus(d.max_chars) if d.source == "stdlib" else load_text(d.source)[: d.max_chars]
-        self.vocab = CharVocab.build(text)
-        train, valid = train_valid_split(text, d.valid_fraction)
+        self.vocab, train, valid = read_text(d)
         self.train_ids, self.valid_ids = self.vocab.encode(train), self.vocab.encode(valid)
         if len(self.valid_ids) <= d.seq_len + 1:
             raise ConfigError(f"config key data.seq_len: {d.seq_len} is longer than the "
@@ -74,10 +95,7 @@ class CharLM(Task):
         return loss, {"bpc": loss / math.log(2.0), "accuracy": acc}
 
     def baseline(self):
-        counts = np.bincount(self.train_ids, minlength=len(self.vocab)) + 1.0
-        logp = np.log2(counts / counts.sum())
-        return {"unigram_bpc": float(-logp[self.valid_ids].mean()),
-                "uniform_bpc": math.log2(len(self.vocab))}
+        return unigram_baseline(self.train_ids, self.valid_ids, len(self.vocab))
 
     def examples_per_batch_unit(self):
         return "char"

@@ -28,7 +28,7 @@ from flax import nnx
 
 from jaxlstm.nn.ctc import ctc_greedy_decode, ctc_loss, label_error_rate
 from jaxlstm.nn.heads import SequenceLabeler
-from jaxlstm.train.config import ConfigError
+from jaxlstm.train.config import ConfigError, check_positive
 from jaxlstm.train.tasks.base import Task
 
 BLANK = 0
@@ -50,14 +50,13 @@ class CTCData:
     eval_batch_size: int = 256
 
     def validate(self):
-        minimum = {"num_labels": 1, "min_labels": 1, "min_run": 1, "max_gap": 1, "feature_dim": 1,
-                   "eval_size": 1, "eval_batch_size": 1,
-                   "max_labels": self.min_labels, "max_run": self.min_run}
-        for key, low in minimum.items():
+        for key in ("num_labels", "min_labels", "min_run", "max_gap", "feature_dim", "eval_size",
+                    "eval_batch_size"):
+            check_positive(f"data.{key}", getattr(self, key))
+        for key, low in (("max_labels", self.min_labels), ("max_run", self.min_run)):
             if getattr(self, key) < low:
                 raise ConfigError(f"config key data.{key}: must be >= {low}, got {getattr(self, key)}")
-        if self.noise < 0:
-            raise ConfigError(f"config key data.noise: must be >= 0, got {self.noise}")
+        check_positive("data.noise", self.noise, allow_zero=True)
 
     @property
     def max_frames(self) -> int:

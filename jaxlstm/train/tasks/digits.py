@@ -10,27 +10,14 @@ training split's most frequent class.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Callable
 
 import numpy as np
 
 from jaxlstm.data.batching import random_split
 from jaxlstm.data.digits import MODES, load_digits
 from jaxlstm.nn.heads import SequenceClassifier
-from jaxlstm.train.config import ConfigError
-from jaxlstm.train.tasks.base import Task, cross_entropy
-
-
-def held_out_metrics(batches: list[dict], eval_step: Callable) -> dict:
-    """Example-weighted mean of `eval_step(batch) -> (loss, metrics)` over `batches`."""
-    totals, count = {}, 0
-    for batch in batches:
-        n = len(next(iter(batch.values())))
-        loss, metrics = eval_step(batch)
-        for k, v in {"loss": loss, **metrics}.items():
-            totals[k] = totals.get(k, 0.0) + float(v) * n
-        count += n
-    return {k: v / count for k, v in totals.items()}
+from jaxlstm.train.config import ConfigError, check_choice
+from jaxlstm.train.tasks.base import Task, cross_entropy, valid_and_test_metrics
 
 
 def majority_accuracy(train_labels: np.ndarray, labels: np.ndarray) -> float:
@@ -56,8 +43,7 @@ class DigitsDataConfig:
     split_seed: int = 0
 
     def validate(self):
-        if self.mode not in MODES:
-            raise ConfigError(f"config key data.mode: must be one of {list(MODES)}, got {self.mode!r}")
+        check_choice("data.mode", self.mode, MODES)
         check_split_fractions(self.valid_fraction, self.test_fraction)
 
 
@@ -99,8 +85,7 @@ class Digits(Task):
         return loss, {"accuracy": accuracy}
 
     def evaluate(self, model, eval_step):
-        test = held_out_metrics(self._test, eval_step)
-        return {**held_out_metrics(self._valid, eval_step), **{f"test_{k}": v for k, v in test.items()}}
+        return valid_and_test_metrics(self._valid, self._test, eval_step)
 
     def baseline(self):
         train = self.train["labels"]

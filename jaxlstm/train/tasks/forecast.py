@@ -27,9 +27,8 @@ import numpy as np
 
 from jaxlstm.data.series import Windows, available_series, forecasting_data, load_series
 from jaxlstm.nn.heads import SequenceRegressor
-from jaxlstm.train.config import ConfigError
-from jaxlstm.train.tasks.base import Task
-from jaxlstm.train.tasks.digits import held_out_metrics
+from jaxlstm.train.config import ConfigError, check_choice, check_positive
+from jaxlstm.train.tasks.base import Task, held_out_metrics
 
 
 @dataclass
@@ -42,12 +41,9 @@ class ForecastDataConfig:
     season: Optional[int] = None
 
     def validate(self):
-        names = available_series()
-        if self.series not in names:
-            raise ConfigError(f"config key data.series: must be one of {list(names)}, got {self.series!r}")
+        check_choice("data.series", self.series, available_series())
         for key in ("input_len", "horizon"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"config key data.{key}: must be >= 1, got {getattr(self, key)}")
+            check_positive(f"data.{key}", getattr(self, key))
         if not 0.0 < self.train_fraction < 1.0:
             raise ConfigError(f"config key data.train_fraction: must lie in (0, 1), "
                               f"got {self.train_fraction}")

@@ -33,7 +33,7 @@ import optax
 
 from jaxlstm.data.reber import SYMBOL_ID, SYMBOLS, continual_reber
 from jaxlstm.nn.heads import SequenceLabeler
-from jaxlstm.train.config import ConfigError
+from jaxlstm.train.config import ConfigError, check_positive
 from jaxlstm.train.tasks.base import Task
 
 _B, _E, _T, _P = (SYMBOL_ID[s] for s in "BETP")
@@ -48,8 +48,7 @@ class ReberContinualData:
 
     def validate(self):
         for key in ("train_length", "eval_length", "eval_streams"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"config key data.{key}: must be >= 1, got {getattr(self, key)}")
+            check_positive(f"data.{key}", getattr(self, key))
         if self.pool_symbols < 2 * self.train_length:
             raise ConfigError(f"config key data.pool_symbols: must be >= 2 * data.train_length = "
                               f"{2 * self.train_length}, got {self.pool_symbols}")

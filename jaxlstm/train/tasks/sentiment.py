@@ -19,9 +19,9 @@ import numpy as np
 from jaxlstm.data.batching import random_split
 from jaxlstm.data.imdb import load_imdb
 from jaxlstm.nn.heads import SequenceClassifier
-from jaxlstm.train.config import ConfigError
-from jaxlstm.train.tasks.base import Task, cross_entropy
-from jaxlstm.train.tasks.digits import held_out_metrics, majority_accuracy
+from jaxlstm.train.config import ConfigError, check_positive
+from jaxlstm.train.tasks.base import Task, cross_entropy, valid_and_test_metrics
+from jaxlstm.train.tasks.digits import majority_accuracy
 
 
 @dataclass
@@ -36,8 +36,7 @@ class ImdbDataConfig:
 
     def validate(self):
         for key in ("max_len", "min_freq", "eval_batch_size"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"config key data.{key}: must be >= 1, got {getattr(self, key)}")
+            check_positive(f"data.{key}", getattr(self, key))
         if self.vocab_size < 3:
             raise ConfigError(f"config key data.vocab_size: must be >= 3 (<pad>, <unk> and a word), "
                               f"got {self.vocab_size}")
@@ -92,8 +91,7 @@ class Imdb(Task):
         return loss, {"accuracy": accuracy}
 
     def evaluate(self, model, eval_step):
-        test = held_out_metrics(self._test, eval_step)
-        return {**held_out_metrics(self._valid, eval_step), **{f"test_{k}": v for k, v in test.items()}}
+        return valid_and_test_metrics(self._valid, self._test, eval_step)
 
     def baseline(self):
         train = self.train["labels"]

@@ -23,10 +23,10 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from jaxlstm.data.text import CharVocab, load_text, stdlib_corpus, train_valid_split
 from jaxlstm.nn.heads import LanguageModel
-from jaxlstm.train.config import ConfigError
+from jaxlstm.train.config import ConfigError, check_positive
 from jaxlstm.train.tasks.base import Task, cross_entropy
+from jaxlstm.train.tasks.char_lm import TextData, read_text, unigram_baseline
 
 
 def document_lanes(documents: list, seq_len: int, lanes: int) -> dict:
@@ -75,21 +75,14 @@ def split_documents(text: str, separator: str, pieces: int) -> list[str]:
 
 
 @dataclass
-class StreamLMData:
-    source: str = "stdlib"
-    max_chars: int = 300_000
-    seq_len: int = 64
-    valid_fraction: float = 0.1
+class StreamLMData(TextData):
     document_separator: str = ""
     eval_lanes: int = 32
 
     def validate(self):
-        if not 0.0 < self.valid_fraction < 1.0:
-            raise ConfigError(f"config key data.valid_fraction: must lie in (0, 1), got {self.valid_fraction}")
-        if self.seq_len < 1:
-            raise ConfigError(f"config key data.seq_len: must be >= 1, got {self.seq_len}")
-        if self.eval_lanes < 1:
-            raise ConfigError(f"config key data.eval_lanes: must be >= 1, got {self.eval_lanes}")
+        super().validate()
+        check_positive("data.seq_len", self.seq_len)
+        check_positive("data.eval_lanes", self.eval_lanes)
 
 
 class StreamLM(Task):
@@ -103,9 +96,7 @@ class StreamLM(Task):
             raise ConfigError("config key model.bidirectional: stream_lm carries the state forward "
                               "in time, so the model must be unidirectional; got true")
         d = self.data
-        text = stdlib_corpus(d.max_chars) if d.source == "stdlib" else load_text(d.source)[: d.max_chars]
-        self.vocab = CharVocab.build(text)
-        train, valid = train_valid_split(text, d.valid_fraction)
+        self.vocab, train, valid = read_text(d)
         lanes = cfg.train.batch_size
         self.train_lanes = self._lanes(train, lanes)
         self.valid_lanes = self._lanes(valid, d.eval_lanes)
@@ -175,9 +166,7 @@ class StreamLM(Task):
                                             > np.arange(self.data.seq_len)]
         valid = self.valid_lanes["targets"][self.valid_lanes["lengths"][..., None]
                                             > np.arange(self.data.seq_len)]
-        counts = np.bincount(train, minlength=len(self.vocab)) + 1.0
-        logp = np.log2(counts / counts.sum())
-        return {"unigram_bpc": float(-logp[valid].mean()), "uniform_bpc": math.log2(len(self.vocab))}
+        return unigram_baseline(train, valid, len(self.vocab))
 
     def examples_per_batch_unit(self):
         return "char"

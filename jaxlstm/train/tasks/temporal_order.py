@@ -13,7 +13,7 @@ import numpy as np
 
 from jaxlstm.data.temporal_order import CLASSES, SYMBOLS, temporal_order
 from jaxlstm.nn.heads import SequenceClassifier
-from jaxlstm.train.config import ConfigError
+from jaxlstm.train.config import check_positive
 from jaxlstm.train.tasks.base import Task, cross_entropy
 
 
@@ -22,8 +22,7 @@ class TemporalOrderData:
     eval_size: int = 512
 
     def validate(self):
-        if self.eval_size < 1:
-            raise ConfigError(f"config key data.eval_size: must be >= 1, got {self.eval_size}")
+        check_positive("data.eval_size", self.eval_size)
 
 
 def _batch(data) -> dict:
