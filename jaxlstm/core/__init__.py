@@ -4,7 +4,9 @@ No Flax, no Optax: parameters and states are plain pytrees, so everything
 here composes with `jit`, `vmap`, `grad` and `scan` in any JAX code.
 """
 
+from jaxlstm.core.batch import lstm_batch, vmap_layer
 from jaxlstm.core.cell import GateTrace, cell_step
+from jaxlstm.core.fused import fused_lstm
 from jaxlstm.core.gates import (
     block_preactivation,
     candidate,
@@ -32,8 +34,8 @@ from jaxlstm.core.stack import bidirectional, init_lstm_stack, lstm_stack, stack
 __all__ = [
     "ACTIVATIONS", "VARIANTS", "CellSpec", "GateTrace", "GRUParams", "LSTMParams", "LSTMState",
     "RNNParams", "bidirectional", "block_preactivation", "check_finite", "candidate", "cell_step",
-    "forget_gate", "gru", "gru_step", "hidden_size_of", "init_gru", "init_lstm",
-    "init_lstm_stack", "init_rnn", "input_gate", "lstm", "lstm_stack", "output_gate",
+    "forget_gate", "fused_lstm", "gru", "gru_step", "hidden_size_of", "init_gru", "init_lstm",
+    "init_lstm_stack", "init_rnn", "input_gate", "lstm", "lstm_batch", "lstm_stack", "output_gate",
     "param_count", "param_shapes", "preactivations", "rnn", "rnn_step", "scan_cell", "stack",
-    "valid_prefix_reversal", "zero_state",
+    "valid_prefix_reversal", "vmap_layer", "zero_state",
 ]

@@ -31,6 +31,18 @@ def valid_prefix_reversal(num_steps: int, length: jax.Array) -> jax.Array:
     return jnp.where(t < length, length - 1 - t, t)
 
 
+def reverse_valid_prefix(xs: jax.Array, lengths: Optional[jax.Array]) -> jax.Array:
+    """xs ((B,) T, F) with the first `lengths` ((B,) ints) steps reversed; all T when None.
+
+    Running a layer forwards over the result and applying this again to its
+    outputs is running it with `reverse=True`. It is its own inverse.
+    """
+    if lengths is None:
+        return jnp.flip(xs, axis=-2)
+    order = valid_prefix_reversal(xs.shape[-2], jnp.expand_dims(lengths, -1))
+    return jnp.take_along_axis(xs, order[..., None], axis=-2)
+
+
 def scan_cell(
     step: Step,
     params: Any,
@@ -66,8 +78,7 @@ def scan_cell(
     else:
         num_steps = xs.shape[0]
         if reverse:
-            order = valid_prefix_reversal(num_steps, lengths)
-            xs = jnp.take(xs, order, axis=0)
+            xs = reverse_valid_prefix(xs, lengths)
         inputs = (xs, jnp.arange(num_steps) < lengths)
 
         def body(state, inputs):
@@ -84,7 +95,7 @@ def scan_cell(
     else:
         final, outs = lax.scan(body, state0, inputs, reverse=scan_reverse, unroll=unroll)
     if lengths is not None and reverse:
-        outs = jax.tree.map(lambda y: jnp.take(y, order, axis=0), outs)
+        outs = jax.tree.map(lambda y: reverse_valid_prefix(y, lengths), outs)
     return final, outs
 
 

@@ -1,7 +1,9 @@
 """Layers composed: bidirectional layers and multi-layer stacks, for any cell.
 
 A *layer function* has the signature of `lstm`, `rnn` and `gru`:
-`layer(params, xs (T, X), state0, *, lengths, reverse, unroll, remat) -> (final, hs (T, R))`.
+`layer(params, xs (T, X), state0, *, lengths, reverse, unroll, remat) -> (final, hs (T, R))`,
+or of `lstm_batch` and `vmap_layer(gru)`, batch-major: xs (B, T, X), lengths (B,),
+hs (B, T, R). Everything here works on either (time is axis -2, features axis -1).
 For the LSTM, `lstm_stack` and `init_lstm_stack` bind it.
 """
 
@@ -30,10 +32,10 @@ def bidirectional(
     unroll: int = 1,
     remat: int | bool = False,
 ):
-    """Run `layer` forwards with params[0] and backwards with params[1] over xs (T, X).
+    """Run `layer` forwards with params[0] and backwards with params[1] over xs (T, X) or (B, T, X).
 
     The backward pass reverses only the valid prefix when `lengths` is given.
-    Returns `((final_fw, final_bw), hs)` with hs (T, R_fw + R_bw), forward first.
+    Returns `((final_fw, final_bw), hs)` with hs (..., T, R_fw + R_bw), forward first.
     """
     if hasattr(params, "_fields") or not isinstance(params, (tuple, list)) or len(params) != 2:
         raise TypeError(
@@ -61,7 +63,7 @@ def stack(
     unroll: int = 1,
     remat: int | bool = False,
 ):
-    """Run a stack of layers over xs (T, X), each layer's outputs feeding the next.
+    """Run a stack of layers over xs ((B,) T, X), each layer's outputs feeding the next.
 
     Args:
       layer: the layer function (e.g. `functools.partial(lstm, spec=spec)`).
@@ -73,7 +75,7 @@ def stack(
 
     Returns:
       `(finals, hs)`: a list with each layer's final state (pairs when
-      bidirectional) and the last layer's outputs (T, R) or (T, 2R).
+      bidirectional) and the last layer's outputs ((B,) T, R) or ((B,) T, 2R).
     """
     if not 0.0 <= dropout_rate < 1.0:
         raise ValueError(f"dropout_rate must lie in [0, 1), got {dropout_rate}")

@@ -1,7 +1,8 @@
 """Batch-major recurrent layers: stacked, bidirectional, with lengths and dropout.
 
 `LSTM`, `GRU` and `RNN` hold one cell module per layer and direction and run
-`core.stack` under `jax.vmap` over the batch. Inputs are (B, T, X); outputs are
+`core.stack` with a batch-major layer function (`core.lstm_batch`, or the
+core's `gru`/`rnn` under `core.vmap_layer`). Inputs are (B, T, X); outputs are
 (B, T, D·R) with D = 2 when bidirectional (forward features first).
 
 `remat` (0/False, True, or k: checkpoint every k steps) and `compute_dtype` (mixed
@@ -18,7 +19,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jaxlstm.core import CellSpec, gru, hidden_size_of, lstm, rnn, stack, zero_state
+from jaxlstm.core import (CellSpec, gru, hidden_size_of, lstm, lstm_batch, rnn, stack,
+                          vmap_layer, zero_state)
 from jaxlstm.core.cell import check_compute_dtype
 from jaxlstm.core.scan import check_remat
 from jaxlstm.core.validation import check_float, check_lengths, check_rank
@@ -53,6 +55,7 @@ class Recurrent(nnx.Module):
         return self.forward_cells[0].w_x.shape[0]
 
     def layer_fn(self, cell):
+        """The batch-major layer function (xs (B, T, X), lengths (B,)) of `cell`'s kind."""
         raise NotImplementedError
 
     def layer_params(self) -> list:
@@ -92,21 +95,15 @@ class Recurrent(nnx.Module):
             check_lengths(lengths, steps, (batch,))
         if initial_state is not None:
             _check_batched_state(initial_state, self.initial_state(batch))
-        keys = None
-        if key is not None and self.dropout > 0.0 and self.num_layers > 1:
-            keys = jax.random.split(key, batch)
+        if self.num_layers == 1 or self.dropout == 0.0:
+            key = None
         layer = self.layer_fn(self.forward_cells[0])
         if self.compute_dtype is not None:
             layer = functools.partial(layer, compute_dtype=self.compute_dtype)
-        run = functools.partial(
-            stack, layer, self.layer_params(), is_bidirectional=self.bidirectional,
-            dropout_rate=self.dropout, unroll=self.unroll, remat=self.remat)
-
-        def one(x, n, k, s0):
-            finals, hs = run(x, s0, lengths=n, key=k)
-            return hs, finals
-
-        return jax.vmap(one)(xs, lengths, keys, initial_state)
+        finals, hs = stack(layer, self.layer_params(), xs, initial_state, lengths=lengths,
+                           is_bidirectional=self.bidirectional, dropout_rate=self.dropout,
+                           key=key, unroll=self.unroll, remat=self.remat)
+        return hs, finals
 
     def gate_traces(self, xs: jax.Array, length: Optional[int] = None) -> list:
         """Per-layer `GateTrace`s (each field (T, H)) of one sequence xs (T, X); LSTM only.
@@ -162,7 +159,7 @@ class LSTM(Recurrent):
         return zero_state(self.forward_cells[-1].params).h.shape[-1] * (2 if self.bidirectional else 1)
 
     def layer_fn(self, cell):
-        return functools.partial(lstm, spec=cell.spec)
+        return functools.partial(lstm_batch, spec=cell.spec)
 
     @classmethod
     def from_params(cls, layers: list, spec: CellSpec = CellSpec(), *, dropout: float = 0.0,
@@ -228,7 +225,7 @@ class GRU(Recurrent):
         return self.forward_cells[-1].w_h.shape[0] * (2 if self.bidirectional else 1)
 
     def layer_fn(self, cell):
-        return gru
+        return vmap_layer(gru)
 
 
 class RNN(Recurrent):
@@ -247,7 +244,7 @@ class RNN(Recurrent):
         return self.forward_cells[-1].w_h.shape[0] * (2 if self.bidirectional else 1)
 
     def layer_fn(self, cell):
-        return rnn
+        return vmap_layer(rnn)
 
 
 CELLS = ("lstm", "gru", "rnn")

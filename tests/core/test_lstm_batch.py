@@ -1,0 +1,125 @@
+"""`lstm_batch` and its fused kernel against `jax.vmap(lstm)` and JAX's own autodiff of the scan.
+
+The reference gradients come from differentiating the plain scan (`lstm` under
+`vmap`), which shares nothing with `fused_lstm`'s hand-written backward pass;
+`check_grads` adds finite differences, and `tests/nn` checks the modules (which
+run `lstm_batch`) against `torch.nn.LSTM`.
+"""
+
+import functools
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from jax.test_util import check_grads
+
+import jaxlstm as J
+from jaxlstm.core.fused import runs_fused
+
+B, T, X, H = 3, 7, 4, 5
+LENGTHS = (7, 3, 0)
+
+
+def _setup(dtype=jnp.float64, spec=J.CellSpec(), proj=None):
+    keys = jax.random.split(jax.random.key(0), 5)
+    params = J.init_lstm(keys[0], X, H, spec, proj_size=proj, dtype=dtype)
+    params = params._replace(b=params.b + 0.3 * jax.random.normal(keys[1], params.b.shape, dtype))
+    xs = jax.random.normal(keys[2], (B, T, X), dtype)
+    out = proj or H
+    state0 = J.LSTMState(jax.random.normal(keys[3], (B, out), dtype),
+                         jax.random.normal(keys[4], (B, H), dtype))
+    return params, xs, state0
+
+
+def _loss(layer, params, xs, state0, **kwargs):
+    final, hs = layer(params, xs, state0, **kwargs)
+    return jnp.sum(jnp.sin(hs)) + jnp.sum(final.h ** 2) + jnp.sum(jnp.cos(final.c))
+
+
+reference = J.vmap_layer(J.lstm)
+
+
+@pytest.mark.parametrize("lengths", [None, LENGTHS])
+@pytest.mark.parametrize("reverse", [False, True])
+@pytest.mark.parametrize("with_state", [False, True])
+@pytest.mark.parametrize("unroll", [1, 3])
+def test_fused_values_and_gradients_equal_autodiff_of_the_scan(lengths, reverse, with_state, unroll):
+    with jax.enable_x64(True):
+        params, xs, state0 = _setup()
+        state0 = state0 if with_state else None
+        kw = dict(lengths=None if lengths is None else jnp.asarray(lengths), reverse=reverse,
+                  unroll=unroll)
+        grad = lambda layer: jax.value_and_grad(  # noqa: E731
+            functools.partial(_loss, layer, **kw), argnums=(0, 1, 2))(params, xs, state0)
+        got, want = grad(J.lstm_batch), grad(reference)
+        outs, ref_outs = J.lstm_batch(params, xs, state0, **kw), reference(params, xs, state0, **kw)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12), got, want)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12),
+                 outs, ref_outs)
+
+
+def test_fused_gradients_match_finite_differences_to_second_order():
+    with jax.enable_x64(True):
+        params, xs, state0 = _setup()
+        loss = functools.partial(_loss, J.lstm_batch, lengths=jnp.asarray(LENGTHS), reverse=True)
+        check_grads(loss, (params, xs, state0), order=2, modes=["rev"], atol=1e-6, rtol=1e-6)
+
+
+def test_fused_float32_matches_within_rounding():
+    params, xs, state0 = _setup(jnp.float32)
+    got = jax.grad(functools.partial(_loss, J.lstm_batch))(params, xs, state0)
+    want = jax.grad(functools.partial(_loss, reference))(params, xs, state0)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-5), got, want)
+
+
+@pytest.mark.parametrize("case", ["peepholes", "proj", "cifg", "remat", "compute_dtype",
+                                  "return_gates"])
+def test_other_variants_and_options_run_vmap_of_lstm(case):
+    spec = {"peepholes": J.CellSpec(peepholes=True), "cifg": J.CellSpec(variant="cifg")}.get(
+        case, J.CellSpec())
+    params, xs, state0 = _setup(jnp.float32, spec, proj=2 if case == "proj" else None)
+    kw = {"remat": dict(remat=True), "compute_dtype": dict(compute_dtype=jnp.bfloat16),
+          "return_gates": dict(return_gates=True)}.get(case, {})
+    got = J.lstm_batch(params, xs, state0, spec=spec, lengths=jnp.asarray(LENGTHS), **kw)
+    want = reference(params, xs, state0, spec=spec, lengths=jnp.asarray(LENGTHS), **kw)
+    jax.tree.map(lambda a, b: np.testing.assert_array_equal(a, b), got, want)
+
+
+def test_runs_fused_only_for_the_standard_cell():
+    params, _, _ = _setup(jnp.float32)
+    assert runs_fused(J.CellSpec(forget_bias=3.0), params)
+    assert not runs_fused(J.CellSpec(peepholes=True), params)
+    assert not runs_fused(J.CellSpec(cell_activation="identity"), params)
+    proj_params, _, _ = _setup(jnp.float32, proj=2)
+    assert not runs_fused(J.CellSpec(), proj_params)
+
+
+def test_vmap_over_an_ensemble_of_weights_gives_each_members_gradient():
+    params, xs, _ = _setup(jnp.float32)
+    ensemble = jax.tree.map(lambda a: jnp.stack([a, 0.5 * a]), params)
+    loss = lambda p: jnp.sum(J.lstm_batch(p, xs)[1] ** 2)  # noqa: E731
+    got = jax.vmap(jax.grad(loss))(ensemble)
+    for k in range(2):
+        member = jax.tree.map(lambda a: a[k], ensemble)
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a[k], b, rtol=1e-5, atol=1e-6),
+                     got, jax.grad(loss)(member))
+
+
+def test_forward_mode_is_not_defined_on_the_fused_path():
+    params, xs, _ = _setup(jnp.float32)
+    with pytest.raises(TypeError, match="forward-mode"):
+        jax.jvp(lambda x: J.lstm_batch(params, x)[1], (xs,), (xs,))
+
+
+@pytest.mark.parametrize("call, match", [
+    (lambda p, xs: J.lstm_batch(p, xs[0]), r"xs must have shape \(B, T, X\) \(rank 3\)"),
+    (lambda p, xs: J.lstm_batch(p, xs[..., :2]), r"xs must have shape \(B, T, input_size=4\)"),
+    (lambda p, xs: J.lstm_batch(p, xs, lengths=jnp.asarray([1, 2])),
+     r"lengths must have shape \(3,\)"),
+    (lambda p, xs: J.lstm_batch(p, xs, J.zero_state(p)), r"state0 must have leaf shapes"),
+])
+def test_bad_input_is_named(call, match):
+    params, xs, _ = _setup(jnp.float32)
+    with pytest.raises((ValueError, TypeError), match=match):
+        call(params, xs)
