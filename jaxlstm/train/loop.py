@@ -46,6 +46,7 @@ from jaxlstm.train import mesh as meshlib
 from jaxlstm.train.checkpoint import Checkpoints
 from jaxlstm.train.config import Config, load_config
 from jaxlstm.train.distributed import initialize as initialize_distributed, is_main_process
+from jaxlstm.train.interrupt import StepInterrupt
 from jaxlstm.train.metrics import append_metrics, read_metrics, truncate_metrics, write_json_atomic
 from jaxlstm.train.optim import make_optimizer
 from jaxlstm.train.plots import plot_learning_curves
@@ -305,8 +306,11 @@ def fit(cfg: Config, *, resume: bool = False, quiet: bool = False) -> dict:
         meta["wall_time"] = wall_before + time.perf_counter() - t0
         checkpoints.save(step, trainer.checkpoint_tree(), meta, metrics)
 
+    interrupt = StepInterrupt.install()  # Ctrl-C stops between steps
     try:
         while step < tc.steps:
+            if interrupt.requested:
+                raise KeyboardInterrupt
             carry = (trainer.carry,) if trainer.stateful else ()
             state, opt_state, loss, metrics, *carry = train_step(
                 trainer.state, trainer.opt_state, trainer.batch(step), trainer.key(step), *carry)
@@ -356,6 +360,7 @@ def fit(cfg: Config, *, resume: bool = False, quiet: bool = False) -> dict:
               f"continue with --resume", file=sys.stderr)
         raise
     finally:
+        interrupt.restore()
         bar.close()
     checkpoints.close()
     meta["wall_time"] = wall_before + time.perf_counter() - t0

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 
 from jaxlstm.train import load_run
+from jaxlstm.train.interrupt import StepInterrupt
 from jaxlstm.train.metrics import read_metrics
 
 EXE = str(Path(sys.executable).parent / "jaxlstm")
@@ -75,11 +76,30 @@ def test_sigint_saves_a_checkpoint_and_exits_130(tiny_lm, tmp_path):
             r.get("step", 0) >= 10 for r in read_metrics(run / "metrics.jsonl")):
         time.sleep(0.1)
     proc.send_signal(signal.SIGINT)
-    assert proc.wait(timeout=120) == 130
-    err = proc.stderr.read().decode()
+    try:
+        _, err = proc.communicate(timeout=120)  # reads stderr while waiting: a full pipe cannot block it
+    finally:
+        proc.kill()
+    err = err.decode()
+    assert proc.returncode == 130, err[-2000:]
     assert "interrupted: saved a checkpoint at step" in err
     step = int(err.split("checkpoint at step ")[1].split()[0])
     assert step >= 10 and (run / "checkpoints" / str(step)).is_dir()
+
+
+def test_first_sigint_is_a_request_and_the_second_interrupts():
+    previous = signal.getsignal(signal.SIGINT)
+    interrupt = StepInterrupt.install()
+    try:
+        os.kill(os.getpid(), signal.SIGINT)
+        time.sleep(0.01)  # let the handler run
+        assert interrupt.requested
+        with pytest.raises(KeyboardInterrupt):
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(0.01)
+    finally:
+        interrupt.restore()
+    assert signal.getsignal(signal.SIGINT) is previous
 
 
 def test_same_seed_same_config_gives_bit_identical_metrics(tiny_lm, tmp_path):
