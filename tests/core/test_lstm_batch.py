@@ -40,10 +40,9 @@ def _loss(layer, params, xs, state0, **kwargs):
 reference = J.vmap_layer(J.lstm)
 
 
-@pytest.mark.parametrize("lengths", [None, LENGTHS])
-@pytest.mark.parametrize("reverse", [False, True])
-@pytest.mark.parametrize("with_state", [False, True])
-@pytest.mark.parametrize("unroll", [1, 3])
+@pytest.mark.parametrize("lengths, reverse, with_state, unroll", [
+    (lengths, reverse, with_state, 1) for lengths in (None, LENGTHS) for reverse in (False, True)
+    for with_state in (False, True)] + [(LENGTHS, True, True, 3)])
 def test_fused_values_and_gradients_equal_autodiff_of_the_scan(lengths, reverse, with_state, unroll):
     with jax.enable_x64(True):
         params, xs, state0 = _setup()

@@ -86,7 +86,9 @@ def test_gradients_match_finite_differences(spec):
             final, hs = J.lstm(params, xs, spec=spec, lengths=jnp.asarray(5), reverse=True)
             return jnp.sum(hs ** 2) + jnp.sum(jnp.sin(final.c))
 
-        check_grads(loss, (params, xs), order=2, modes=["rev"], atol=1e-5, rtol=1e-5)
+        # second order (Hessian-vector products) once; first order for every variant
+        order = 2 if spec == J.CellSpec() else 1
+        check_grads(loss, (params, xs), order=order, modes=["rev"], atol=1e-5, rtol=1e-5)
 
 
 @pytest.mark.parametrize("layer", ["rnn", "gru"])
