@@ -1,10 +1,15 @@
 """The standard LSTM over a batch, with a hand-written backward pass.
 
 `fused_lstm` runs `CellSpec()` (sigmoid gates, tanh candidate and cell activation,
-no peepholes, no projection) over time-major inputs xs (T, B, X). Its forward
-pass is the scan of `cell_step`; it saves the gates i, f, g, o and the cell
-state c_t of every step. Its backward scan carries only (∂L/∂h, ∂L/∂c) and emits
-the pre-activation gradients dz_t = ∂L/∂z_t (B, 4H), blocks i, f, g, o:
+no peepholes, no projection) over time-major inputs xs (T, B, X):
+
+    z_t = x_t·w_x + h_{t-1}·w_h + b,   i, f, o = σ(z_i), σ(z_f), σ(z_o),   g = tanh(z_g)
+    c_t = f ⊙ c_{t-1} + i ⊙ g,         h_t = o ⊙ tanh(c_t)
+
+(`cell_step`'s equations, written out here because the loop may run in the
+feature-major layout below). The forward pass saves i, f, g, o and c_t of every
+step. The backward scan carries only (∂L/∂h, ∂L/∂c) and emits dz_t = ∂L/∂z_t
+(B, 4H), blocks i, f, g, o:
 
     dc   = ∂L/∂c_t + ∂L/∂h_t ⊙ o ⊙ (1 - tanh²c_t)
     dz_i = dc ⊙ g ⊙ i(1 - i)        dz_f = dc ⊙ c_{t-1} ⊙ f(1 - f)
@@ -18,19 +23,24 @@ and the parameter and input gradients are then one matmul each over all T·B row
 where autodiff of the scan would do a K = B matmul per step for each weight and
 accumulate it in the loop. Reverse mode only (`jax.jvp` is not defined for it);
 the backward pass is plain JAX, so gradients of gradients work.
+
+Layout: when B < H both loops carry the state feature-major, (H, B), and compute
+z_tᵀ = w_xᵀ·x_tᵀ + w_hᵀ·h_{t-1}ᵀ (XLA:CPU runs these per-step matmuls faster for a
+small batch: training step 12 % faster at B=16, H=512, 10 % slower at B=256,
+H=128; experiments/BENCH_NOTES.md); the stacked inputs and outputs are transposed
+once, outside the loops.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Optional
+from typing import NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
 from jax import lax
 
-from jaxlstm.core.cell import cell_step
-from jaxlstm.core.params import LSTMParams, LSTMState
+from jaxlstm.core.params import LSTMParams
 from jaxlstm.core.spec import CellSpec
 
 
@@ -38,6 +48,37 @@ def runs_fused(spec: CellSpec, params: LSTMParams) -> bool:
     """Whether `fused_lstm` computes this layer: the standard cell, no peepholes or projection."""
     standard = CellSpec(forget_bias=spec.forget_bias)
     return spec == standard and params.w_peep is None and params.w_proj is None
+
+
+class Layout(NamedTuple):
+    """Where the batch axis sits inside the loops: last (feature-major) or first."""
+
+    feature_major: bool
+
+    @property
+    def gate_axis(self) -> int:
+        return 0 if self.feature_major else -1
+
+    def convert(self, a):
+        """(..., B, n) <-> (..., n, B) when feature-major; None stays None."""
+        return a if a is None or not self.feature_major else jnp.swapaxes(a, -1, -2)
+
+    def weights(self, w):
+        """w (K, G) as `project` takes it: wᵀ (G, K) when feature-major (transposed once, outside
+        the loop: a transpose inside would be folded into each step's matmul, 2.5x slower)."""
+        return w.T if self.feature_major else w
+
+    def project(self, w, v):
+        """v·w in this layout: v (B, K) or (K, B), w from `weights` -> (B, G) or (G, B)."""
+        return w @ v if self.feature_major else v @ w
+
+    def project_back(self, w, dz):
+        """dz·wᵀ in this layout: dz (B, G) or (G, B), w (K, G) -> (B, K) or (K, B)."""
+        return w @ dz if self.feature_major else dz @ w.T
+
+
+def layout_for(batch: int, hidden: int) -> Layout:
+    return Layout(feature_major=batch < hidden)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(7,))
@@ -54,18 +95,27 @@ def fused_lstm(w_x, w_h, b, xs, h0, c0, valid: Optional[jax.Array], unroll: int)
 
 
 def _forward(w_x, w_h, b, xs, h0, c0, valid, unroll, save):
-    """The scan; with `save`, it also emits each step's i, f, g, o and c_t for the backward pass."""
-    params = LSTMParams(w_x, w_h, b)
+    """The scan; with `save`, it also emits each step's i, f, g, o and c_t (in the loop layout)."""
+    lay = layout_for(xs.shape[1], w_h.shape[0])
+    w_x, w_h = lay.weights(w_x), lay.weights(w_h)
+    bias = b[:, None] if lay.feature_major else b
 
     def step(state, inputs):
+        h, c = state
         x, is_valid = inputs
-        new, (out, trace) = cell_step(params, state, x, return_gates=True)
+        z = lay.project(w_x, x) + bias + lay.project(w_h, h)
+        z_i, z_f, z_g, z_o = jnp.split(z, 4, axis=lay.gate_axis)
+        i, f, g, o = jax.nn.sigmoid(z_i), jax.nn.sigmoid(z_f), jnp.tanh(z_g), jax.nn.sigmoid(z_o)
+        c_new = f * c + i * g
+        h_new = out = o * jnp.tanh(c_new)
         if is_valid is not None:
-            new = LSTMState(jnp.where(is_valid, new.h, state.h), jnp.where(is_valid, new.c, state.c))
+            h_new, c_new = jnp.where(is_valid, h_new, h), jnp.where(is_valid, c_new, c)
             out = jnp.where(is_valid, out, 0.0)
-        return new, (out, (trace.i, trace.f, trace.g, trace.o, new.c) if save else None)
+        return (h_new, c_new), (out, (i, f, g, o, c_new) if save else None)
 
-    return lax.scan(step, LSTMState(h0, c0), (xs, valid), unroll=unroll)
+    (h, c), (hs, saved) = lax.scan(step, (lay.convert(h0), lay.convert(c0)),
+                                   (lay.convert(xs), lay.convert(valid)), unroll=unroll)
+    return (lay.convert(h), lay.convert(c)), (lay.convert(hs), saved)
 
 
 def _fused_lstm_fwd(w_x, w_h, b, xs, h0, c0, valid, unroll):
@@ -76,7 +126,8 @@ def _fused_lstm_fwd(w_x, w_h, b, xs, h0, c0, valid, unroll):
 def _fused_lstm_bwd(unroll, residuals, cotangents):
     w_x, w_h, xs, h0, c0, valid, hs, (i, f, g, o, cs) = residuals
     d_hs, d_h, d_c = cotangents
-    c_prev = jnp.concatenate([c0[None], cs[:-1]])
+    lay = layout_for(xs.shape[1], w_h.shape[0])
+    c_prev = jnp.concatenate([lay.convert(c0)[None], cs[:-1]])
 
     def step(carry, inputs):
         dh, dc = carry
@@ -88,15 +139,19 @@ def _fused_lstm_bwd(unroll, residuals, cotangents):
         tanh_c = jnp.tanh(c)
         dc_new = dc_new + dh_new * o * (1.0 - tanh_c * tanh_c)
         dz = jnp.concatenate([dc_new * g * i * (1.0 - i), dc_new * c_prev * f * (1.0 - f),
-                              dc_new * i * (1.0 - g * g), dh_new * tanh_c * o * (1.0 - o)], -1)
-        dh_prev, dc_prev = dz @ w_h.T, dc_new * f
+                              dc_new * i * (1.0 - g * g), dh_new * tanh_c * o * (1.0 - o)],
+                             axis=lay.gate_axis)
+        dh_prev, dc_prev = lay.project_back(w_h, dz), dc_new * f
         if is_valid is not None:
             dh_prev = dh_prev + jnp.where(is_valid, 0.0, dh)
             dc_prev = dc_prev + jnp.where(is_valid, 0.0, dc)
         return (dh_prev, dc_prev), dz
 
-    (d_h0, d_c0), dz = lax.scan(step, (d_h, d_c), (d_hs, i, f, g, o, cs, c_prev, valid),
-                                reverse=True, unroll=unroll)
+    (d_h0, d_c0), dz = lax.scan(
+        step, (lay.convert(d_h), lay.convert(d_c)),
+        (lay.convert(d_hs), i, f, g, o, cs, c_prev, lay.convert(valid)), reverse=True,
+        unroll=unroll)
+    dz = lay.convert(dz)  # (T, B, 4H)
     # At a valid step t the previous output is h_{t-1} (lengths mask a suffix); elsewhere dz = 0.
     h_prev = jnp.concatenate([h0[None], hs[:-1]])
     rows = lambda a: a.reshape(-1, a.shape[-1])  # noqa: E731  (T, B, n) -> (T·B, n)
@@ -104,7 +159,7 @@ def _fused_lstm_bwd(unroll, residuals, cotangents):
     d_w_h = rows(h_prev).T @ rows(dz)
     d_b = jnp.sum(rows(dz), axis=0)
     d_xs = dz @ w_x.T
-    return d_w_x, d_w_h, d_b, d_xs, d_h0, d_c0, None
+    return d_w_x, d_w_h, d_b, d_xs, lay.convert(d_h0), lay.convert(d_c0), None
 
 
 fused_lstm.defvjp(_fused_lstm_fwd, _fused_lstm_bwd)

@@ -15,7 +15,7 @@ import pytest
 from jax.test_util import check_grads
 
 import jaxlstm as J
-from jaxlstm.core.fused import runs_fused
+from jaxlstm.core.fused import layout_for, runs_fused
 
 B, T, X, H = 3, 7, 4, 5
 LENGTHS = (7, 3, 0)
@@ -56,6 +56,22 @@ def test_fused_values_and_gradients_equal_autodiff_of_the_scan(lengths, reverse,
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12), got, want)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12),
                  outs, ref_outs)
+
+
+@pytest.mark.parametrize("batch, hidden", [(3, 5), (6, 4)], ids=["feature-major", "batch-major"])
+def test_both_loop_layouts_equal_autodiff_of_the_scan(batch, hidden):
+    assert layout_for(batch, hidden).feature_major == (batch < hidden)
+    with jax.enable_x64(True):
+        keys = jax.random.split(jax.random.key(1), 4)
+        params = J.init_lstm(keys[0], X, hidden, dtype=jnp.float64)
+        xs = jax.random.normal(keys[1], (batch, T, X), jnp.float64)
+        state0 = J.LSTMState(*jax.random.normal(keys[2], (2, batch, hidden), jnp.float64))
+        lengths = jax.random.randint(keys[3], (batch,), 0, T + 1)
+        kw = dict(lengths=lengths, reverse=True)
+        grad = lambda layer: jax.value_and_grad(  # noqa: E731
+            functools.partial(_loss, layer, **kw), argnums=(0, 1, 2))(params, xs, state0)
+        got, want = grad(J.lstm_batch), grad(reference)
+    jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12), got, want)
 
 
 def test_fused_gradients_match_finite_differences_to_second_order():
