@@ -24,11 +24,12 @@ where autodiff of the scan would do a K = B matmul per step for each weight and
 accumulate it in the loop. Reverse mode only (`jax.jvp` is not defined for it);
 the backward pass is plain JAX, so gradients of gradients work.
 
-Layout: when B < H both loops carry the state feature-major, (H, B), and compute
-z_tᵀ = w_xᵀ·x_tᵀ + w_hᵀ·h_{t-1}ᵀ (XLA:CPU runs these per-step matmuls faster for a
-small batch: training step 12 % faster at B=16, H=512, 10 % slower at B=256,
-H=128; experiments/BENCH_NOTES.md); the stacked inputs and outputs are transposed
-once, outside the loops.
+Layout: when 8 <= B < H both loops carry the state feature-major, (H, B), and
+compute z_tᵀ = w_xᵀ·x_tᵀ + w_hᵀ·h_{t-1}ᵀ. XLA:CPU runs these per-step matmuls
+faster there (B=16, H=512: forward 1.6x, training step 1.15x faster; B=32, H=256:
+forward 1.2x) but not at B=256, H=128 (training step 10 % slower) nor at B <= 4
+(forward 1.2-1.3x slower); experiments/BENCH_NOTES.md. The stacked inputs and
+outputs are transposed once, outside the loops.
 """
 
 from __future__ import annotations
@@ -78,7 +79,8 @@ class Layout(NamedTuple):
 
 
 def layout_for(batch: int, hidden: int) -> Layout:
-    return Layout(feature_major=batch < hidden)
+    """Feature-major for 8 <= B < H, where it was measured faster; batch-major otherwise."""
+    return Layout(feature_major=8 <= batch < hidden)
 
 
 @functools.partial(jax.custom_vjp, nondiff_argnums=(7,))
