@@ -95,8 +95,6 @@ class Recurrent(nnx.Module):
             check_lengths(lengths, steps, (batch,))
         if initial_state is not None:
             _check_batched_state(initial_state, self.initial_state(batch))
-        if self.num_layers == 1 or self.dropout == 0.0:
-            key = None
         layer = self.layer_fn(self.forward_cells[0])
         if self.compute_dtype is not None:
             layer = functools.partial(layer, compute_dtype=self.compute_dtype)
