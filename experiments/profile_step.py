@@ -1,0 +1,101 @@
+"""Where an LSTM training step's time goes, per compiled XLA operation.
+
+    python experiments/profile_step.py [--shape B,T,X,H] [--layers N] [--bidirectional] [--top K]
+
+Compiles the float32 training step that `bench.py` times (`stack(lstm_batch, ...)`,
+gradients of mean(outputs**2) w.r.t. every parameter), runs it a few times under
+`jax.profiler.trace`, reads the trace back with `jax.profiler.ProfileData` and prints
+a table: milliseconds per training step and calls per step for each XLA operation
+(fusions, dots, copies, the while loops), largest first. Names are those of the
+optimized HLO (`jax.jit(f).lower(...).compile().as_text()` shows what each one is).
+
+The profiler adds about a microsecond to every operation it records, so steps made of
+many small operations (B = 1) read slower than `bench.py` measures them. Operations
+split across the thread pool (large dots) show only their dispatch here; the step's
+wall time is printed for reference.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import glob
+import os
+import statistics
+import sys
+import tempfile
+import time
+
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+
+import jax  # noqa: E402
+import jax.numpy as jnp  # noqa: E402
+from jax.profiler import ProfileData  # noqa: E402
+
+import jaxlstm as J  # noqa: E402
+
+
+def train_step(shape, num_layers, bidirectional):
+    """(jitted grad of mean(outputs**2), params, xs) for xs (B, T, X) and hidden size H."""
+    b, t, x, h = shape
+    params = J.init_lstm_stack(jax.random.key(0), x, h, num_layers,
+                               is_bidirectional=bidirectional)
+    xs = jax.random.normal(jax.random.key(1), (b, t, x), jnp.float32)
+
+    def loss(params, xs):
+        return jnp.mean(J.stack(J.lstm_batch, params, xs, is_bidirectional=bidirectional)[1] ** 2)
+
+    return jax.jit(jax.grad(loss)), params, xs
+
+
+def op_times(step, params, xs, runs):
+    """{op name: (total ns, calls)} over `runs` profiled steps."""
+    folder = tempfile.mkdtemp(prefix="jaxlstm-profile-")
+    with jax.profiler.trace(folder):
+        for _ in range(runs):
+            jax.block_until_ready(step(params, xs))
+    path = glob.glob(os.path.join(folder, "**", "*.xplane.pb"), recursive=True)[0]
+    totals = collections.defaultdict(lambda: [0, 0])
+    for plane in ProfileData.from_file(path).planes:
+        for line in plane.lines:
+            if line.name == "python":
+                continue
+            for event in line.events:
+                if "ThunkExecutor" in event.name or event.name.startswith("end: "):
+                    continue
+                totals[event.name][0] += event.duration_ns
+                totals[event.name][1] += 1
+    return totals
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--shape", default="1,1000,32,128", help="B,T,X,H (default: the benchmark's S3)")
+    ap.add_argument("--layers", type=int, default=1)
+    ap.add_argument("--bidirectional", action="store_true")
+    ap.add_argument("--runs", type=int, default=3, help="profiled steps (after two warm-up steps)")
+    ap.add_argument("--top", type=int, default=25, help="rows to print")
+    args = ap.parse_args(argv)
+    shape = tuple(int(v) for v in args.shape.split(","))
+    if len(shape) != 4 or min(shape) <= 0:
+        ap.error(f"--shape must be four positive ints B,T,X,H, got {args.shape!r}")
+
+    step, params, xs = train_step(shape, args.layers, args.bidirectional)
+    walls = []
+    for _ in range(2 + args.runs):
+        t0 = time.perf_counter()
+        jax.block_until_ready(step(params, xs))
+        walls.append(time.perf_counter() - t0)
+    totals = op_times(step, params, xs, args.runs)
+
+    print(f"# training step {shape}, {args.layers} layer(s){', bidirectional' if args.bidirectional else ''}: "
+          f"{1e3 * statistics.median(walls[2:]):.2f} ms wall (median of {args.runs}, unprofiled)\n")
+    print("| XLA op | ms / step | calls / step |")
+    print("|---|---|---|")
+    ranked = sorted(totals.items(), key=lambda kv: -kv[1][0])
+    for name, (ns, calls) in ranked[:args.top]:
+        print(f"| {name} | {ns / args.runs / 1e6:.3f} | {calls / args.runs:g} |")
+
+
+if __name__ == "__main__":
+    main()
