@@ -8,9 +8,11 @@ import pytest
 # Many tests compile the same programs (each subprocess run of one config, each Trainer.build):
 # XLA's persistent compilation cache, shared by the xdist workers and the subprocesses they
 # start, compiles each once. Set before anything imports jax.
+USER_ID = getattr(os, "getuid", lambda: 0)()
 os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
-                      os.path.join(tempfile.gettempdir(), f"jaxlstm-test-xla-cache-{os.getuid()}"))
+                      os.path.join(tempfile.gettempdir(), f"jaxlstm-test-xla-cache-{USER_ID}"))
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.1")
+os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(2**30))  # bytes; least recently used go
 
 TEXT = ("the cat sat on the mat. the dog sat on the log. " * 40 +
         "a cat and a dog sat on a mat and a log. " * 20)
