@@ -2,8 +2,9 @@
 
     python experiments/profile_step.py [--shape B,T,X,H] [--layers N] [--bidirectional] [--top K]
 
-Compiles the float32 training step that `bench.py` times (`stack(lstm_batch, ...)`,
-gradients of mean(outputs**2) w.r.t. every parameter), runs it a few times under
+Builds the float32 training step that `bench.py` times (its `make_jaxlstm`:
+`stack(lstm_batch, ...)`, value and gradients of mean(outputs**2) w.r.t. every
+parameter), runs it a few times under
 `jax.profiler.trace`, reads the trace back with `jax.profiler.ProfileData` and prints
 a table: milliseconds per training step and calls per step for each XLA operation
 (fusions, dots, copies, the while loops), largest first. Names are those of the
@@ -26,34 +27,30 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 from jax.profiler import ProfileData  # noqa: E402
 
-import jaxlstm as J  # noqa: E402
+from bench import make_jaxlstm, ref_weights  # noqa: E402
 
 
 def train_step(shape, num_layers, bidirectional):
-    """(jitted grad of mean(outputs**2), params, xs) for xs (B, T, X) and hidden size H."""
+    """A no-argument call of bench.py's jaxlstm training step for xs (B, T, X), hidden size H."""
     b, t, x, h = shape
-    params = J.init_lstm_stack(jax.random.key(0), x, h, num_layers,
-                               is_bidirectional=bidirectional)
+    layers = ref_weights(jax.random.key(0), x, h, num_layers, bidirectional)
     xs = jax.random.normal(jax.random.key(1), (b, t, x), jnp.float32)
-
-    def loss(params, xs):
-        return jnp.mean(J.stack(J.lstm_batch, params, xs, is_bidirectional=bidirectional)[1] ** 2)
-
-    return jax.jit(jax.grad(loss)), params, xs
+    _, train, _ = make_jaxlstm(layers, xs, bidirectional)
+    return train
 
 
-def op_times(step, params, xs, runs):
+def op_times(step, runs):
     """{op name: (total ns, calls)} over `runs` profiled steps."""
     folder = tempfile.mkdtemp(prefix="jaxlstm-profile-")
     with jax.profiler.trace(folder):
         for _ in range(runs):
-            jax.block_until_ready(step(params, xs))
+            jax.block_until_ready(step())
     path = glob.glob(os.path.join(folder, "**", "*.xplane.pb"), recursive=True)[0]
     totals = collections.defaultdict(lambda: [0, 0])
     for plane in ProfileData.from_file(path).planes:
@@ -80,13 +77,13 @@ def main(argv=None):
     if len(shape) != 4 or min(shape) <= 0:
         ap.error(f"--shape must be four positive ints B,T,X,H, got {args.shape!r}")
 
-    step, params, xs = train_step(shape, args.layers, args.bidirectional)
+    step = train_step(shape, args.layers, args.bidirectional)
     walls = []
     for _ in range(2 + args.runs):
         t0 = time.perf_counter()
-        jax.block_until_ready(step(params, xs))
+        jax.block_until_ready(step())
         walls.append(time.perf_counter() - t0)
-    totals = op_times(step, params, xs, args.runs)
+    totals = op_times(step, args.runs)
 
     print(f"# training step {shape}, {args.layers} layer(s){', bidirectional' if args.bidirectional else ''}: "
           f"{1e3 * statistics.median(walls[2:]):.2f} ms wall (median of {args.runs}, unprofiled)\n")

@@ -78,8 +78,7 @@ class Trainer:
     @classmethod
     def build(cls, cfg: Config) -> "Trainer":
         task = get_task(cfg.task)(cfg)
-        # One compiled call: run eagerly, each initializer op would compile on its own (seconds).
-        model = nnx.jit(lambda: task.make_model(nnx.Rngs(params=cfg.train.seed)))()
+        model = task.make_model(nnx.Rngs(params=cfg.train.seed))
         graphdef, state, rest = nnx.split(model, nnx.Param, ...)
         optimizer = make_optimizer(cfg.optim, cfg.train.steps)
         trainer = cls(cfg, task, graphdef, state, rest, optimizer, optimizer.init(state))
