@@ -13,7 +13,10 @@ optimized HLO (`jax.jit(f).lower(...).compile().as_text()` shows what each one i
 The profiler adds about a microsecond to every operation it records, so steps made of
 many small operations (B = 1) read slower than `bench.py` measures them. Operations
 split across the thread pool (large dots) show only their dispatch here; the step's
-wall time is printed for reference.
+wall time is printed for reference, with the minor page faults per step (the kernel's
+count, `getrusage`): XLA:CPU allocates its large buffers afresh on every call, and a
+fault per 4 KiB page touched is time no XLA operation shows (README, "Performance":
+`GLIBC_TUNABLES=glibc.malloc.hugetlb=1` cuts them ~50x).
 """
 
 from __future__ import annotations
@@ -22,6 +25,7 @@ import argparse
 import collections
 import glob
 import os
+import resource
 import statistics
 import sys
 import tempfile
@@ -79,14 +83,18 @@ def main(argv=None):
 
     step = train_step(shape, args.layers, args.bidirectional)
     walls = []
-    for _ in range(2 + args.runs):
+    for run in range(2 + args.runs):
+        if run == 2:
+            faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
         t0 = time.perf_counter()
         jax.block_until_ready(step())
         walls.append(time.perf_counter() - t0)
+    faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / args.runs
     totals = op_times(step, args.runs)
 
     print(f"# training step {shape}, {args.layers} layer(s){', bidirectional' if args.bidirectional else ''}: "
-          f"{1e3 * statistics.median(walls[2:]):.2f} ms wall (median of {args.runs}, unprofiled)\n")
+          f"{1e3 * statistics.median(walls[2:]):.2f} ms wall (median of {args.runs}, unprofiled), "
+          f"{faults:.0f} page faults per step\n")
     print("| XLA op | ms / step | calls / step |")
     print("|---|---|---|")
     ranked = sorted(totals.items(), key=lambda kv: -kv[1][0])

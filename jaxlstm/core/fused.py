@@ -3,13 +3,14 @@
 `fused_lstm` runs `CellSpec()` (sigmoid gates, tanh candidate and cell activation,
 no peepholes, no projection) over time-major inputs xs (T, B, X):
 
-    z_t = x_t·w_x + h_{t-1}·w_h + b,   i, f, o = σ(z_i), σ(z_f), σ(z_o),   g = tanh(z_g)
-    c_t = f ⊙ c_{t-1} + i ⊙ g,         h_t = o ⊙ tanh(c_t)
+    z_t = [x_t, h_{t-1}]·[w_x; w_h] + b,   i, f, o = σ(z_i), σ(z_f), σ(z_o),   g = tanh(z_g)
+    c_t = f ⊙ c_{t-1} + i ⊙ g,             h_t = o ⊙ tanh(c_t)
 
-(`cell_step`'s equations, written out here because the loop may run in the
-feature-major layout below). The forward pass saves i, f, g, o and c_t of every
-step. The backward scan carries only (∂L/∂h, ∂L/∂c) and emits dz_t = ∂L/∂z_t
-(B, 4H), blocks i, f, g, o:
+(`cell_step`'s equations, x_t·w_x + h_{t-1}·w_h as one K = X + H matmul, which
+XLA:CPU runs faster than two; written out here because the loop may run in the
+feature-major layout below). The forward pass saves [x_t, h_{t-1}], i, f, g, o
+and c_t of every step. The backward scan carries only (∂L/∂h, ∂L/∂c) and emits
+dz_t = ∂L/∂z_t (B, 4H), blocks i, f, g, o:
 
     dc   = ∂L/∂c_t + ∂L/∂h_t ⊙ o ⊙ (1 - tanh²c_t)
     dz_i = dc ⊙ g ⊙ i(1 - i)        dz_f = dc ⊙ c_{t-1} ⊙ f(1 - f)
@@ -18,14 +19,14 @@ step. The backward scan carries only (∂L/∂h, ∂L/∂c) and emits dz_t = ∂
 
 and the parameter and input gradients are then one matmul each over all T·B rows:
 
-    ∂L/∂w_x = Xᵀ dZ    ∂L/∂w_h = H_{t-1}ᵀ dZ    ∂L/∂b = Σ dZ    ∂L/∂X = dZ · w_xᵀ
+    ∂L/∂[w_x; w_h] = [X, H_{t-1}]ᵀ dZ    ∂L/∂b = Σ dZ    ∂L/∂X = dZ · w_xᵀ
 
 where autodiff of the scan would do a K = B matmul per step for each weight and
 accumulate it in the loop. Reverse mode only (`jax.jvp` is not defined for it);
 the backward pass is plain JAX, so gradients of gradients work.
 
 Layout: when 8 <= B < H both loops carry the state feature-major, (H, B), and
-compute z_tᵀ = w_xᵀ·x_tᵀ + w_hᵀ·h_{t-1}ᵀ. XLA:CPU runs these per-step matmuls
+compute z_tᵀ = [w_x; w_h]ᵀ·[x_t, h_{t-1}]ᵀ. XLA:CPU runs these per-step matmuls
 faster there (B=16, H=512: forward 1.6x, training step 1.15x faster; B=32, H=256:
 forward 1.2x) but not at B=256, H=128 (training step 10 % slower) nor at B <= 4
 (forward 1.2-1.3x slower); experiments/BENCH_NOTES.md. The stacked inputs and
@@ -93,15 +94,16 @@ def fused_lstm(w_x, w_h, b, xs, h0, c0, valid: Optional[jax.Array], unroll: int)
 
 
 def _forward(w_x, w_h, b, xs, h0, c0, valid, unroll, save):
-    """The scan; with `save`, it also emits each step's i, f, g, o and c_t (in the loop layout)."""
+    """The scan; with `save`, it also emits each step's [x_t, h_{t-1}], i, f, g, o and c_t."""
     lay = layout_for(xs.shape[1], w_h.shape[0])
-    w_x, w_h = lay.weights(w_x), lay.weights(w_h)
+    w = lay.weights(jnp.concatenate([w_x, w_h]))  # (X + H, 4H): one matmul per step
     bias = b[:, None] if lay.feature_major else b
 
     def step(state, inputs):
         h, c = state
         x, is_valid = inputs
-        z = lay.project(w_x, x) + bias + lay.project(w_h, h)
+        xh = jnp.concatenate([x, h], axis=lay.gate_axis)
+        z = lay.project(w, xh) + bias
         z_i, z_f, z_g, z_o = jnp.split(z, 4, axis=lay.gate_axis)
         i, f, g, o = jax.nn.sigmoid(z_i), jax.nn.sigmoid(z_f), jnp.tanh(z_g), jax.nn.sigmoid(z_o)
         c_new = f * c + i * g
@@ -109,7 +111,7 @@ def _forward(w_x, w_h, b, xs, h0, c0, valid, unroll, save):
         if is_valid is not None:
             h_new, c_new = jnp.where(is_valid, h_new, h), jnp.where(is_valid, c_new, c)
             out = jnp.where(is_valid, out, 0.0)
-        return (h_new, c_new), (out, (i, f, g, o, c_new) if save else None)
+        return (h_new, c_new), (out, (xh, i, f, g, o, c_new) if save else None)
 
     (h, c), (hs, saved) = lax.scan(step, (lay.convert(h0), lay.convert(c0)),
                                    (lay.convert(xs), lay.convert(valid)), unroll=unroll)
@@ -118,13 +120,13 @@ def _forward(w_x, w_h, b, xs, h0, c0, valid, unroll, save):
 
 def _fused_lstm_fwd(w_x, w_h, b, xs, h0, c0, valid, unroll):
     (h, c), (hs, saved) = _forward(w_x, w_h, b, xs, h0, c0, valid, unroll, save=True)
-    return (hs, h, c), (w_x, w_h, xs, h0, c0, valid, hs, saved)
+    return (hs, h, c), (w_x, w_h, c0, valid, saved)
 
 
 def _fused_lstm_bwd(unroll, residuals, cotangents):
-    w_x, w_h, xs, h0, c0, valid, hs, (i, f, g, o, cs) = residuals
+    w_x, w_h, c0, valid, (xh, i, f, g, o, cs) = residuals
     d_hs, d_h, d_c = cotangents
-    lay = layout_for(xs.shape[1], w_h.shape[0])
+    lay = layout_for(c0.shape[0], w_h.shape[0])
     # dz·w_hᵀ = project(w_h_back, dz). Outside the loop: at B = 1 a w_h.T inside it was copied
     # every step (S3 training step 24.0 vs 20.9 ms).
     w_h_back = lay.weights(w_h.T)
@@ -153,11 +155,9 @@ def _fused_lstm_bwd(unroll, residuals, cotangents):
         (lay.convert(d_hs), i, f, g, o, cs, c_prev, lay.convert(valid)), reverse=True,
         unroll=unroll)
     dz = lay.convert(dz)  # (T, B, 4H)
-    # At a valid step t the previous output is h_{t-1} (lengths mask a suffix); elsewhere dz = 0.
-    h_prev = jnp.concatenate([h0[None], hs[:-1]])
     rows = lambda a: a.reshape(-1, a.shape[-1])  # noqa: E731  (T, B, n) -> (T·B, n)
-    d_w_x = rows(xs).T @ rows(dz)
-    d_w_h = rows(h_prev).T @ rows(dz)
+    d_w = rows(lay.convert(xh)).T @ rows(dz)  # (X + H, 4H)
+    d_w_x, d_w_h = jnp.split(d_w, [w_x.shape[0]])
     d_b = jnp.sum(rows(dz), axis=0)
     d_xs = dz @ w_x.T
     return d_w_x, d_w_h, d_b, d_xs, lay.convert(d_h0), lay.convert(d_c0), None

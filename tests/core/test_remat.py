@@ -84,7 +84,9 @@ def test_stacked_bidirectional_module_with_chunked_remat():
     assert chunked.remat == 4
     xs = jax.random.normal(jax.random.key(3), (2, T, X))
     lengths = jnp.array([T, 5])
-    _assert_same(model(xs, lengths=lengths), chunked(xs, lengths=lengths), atol=0.0)
+    # float32; without remat the layers run fused_lstm, whose one [x, h]·[w_x; w_h] matmul per step
+    # rounds differently from remat's x·w_x + h·w_h
+    _assert_same(model(xs, lengths=lengths), chunked(xs, lengths=lengths), atol=1e-6)
 
 
 def test_remat_off_adds_nothing_and_chunks_nest_one_scan():

@@ -17,6 +17,7 @@ def test_profile_prints_op_table_with_both_loops():
     loops = [name for name, _, calls in rows if name.startswith("while") and float(calls) == 1]
     assert len(loops) == 2, proc.stdout  # the forward and the backward scan, once per step
     assert all(float(ms) >= 0 for _, ms, _ in rows)
+    assert re.search(r"ms wall \(median of 1, unprofiled\), \d+ page faults per step", proc.stdout), proc.stdout
 
 
 def test_bad_shape_is_named():
