@@ -65,6 +65,20 @@ class Layout(NamedTuple):
         """(..., B, n) <-> (..., n, B) when feature-major; None stays None."""
         return a if a is None or not self.feature_major else jnp.swapaxes(a, -1, -2)
 
+    def join_gates(self, blocks):
+        """Four (B, H) or (H, B) gate blocks -> one (B, 4H) or (4H, B) array.
+
+        Feature-major, the blocks are written into place: XLA:CPU emitted a concatenate along
+        axis 0 as an unvectorised loop (S1: 100 µs a step, training step 147 -> 135 ms without it;
+        batch-major its concatenate is fast and writing into place was not)."""
+        if not self.feature_major:
+            return jnp.concatenate(blocks, axis=-1)
+        n = blocks[0].shape[0]
+        joined = jnp.zeros((4 * n,) + blocks[0].shape[1:], blocks[0].dtype)
+        for k, block in enumerate(blocks):
+            joined = lax.dynamic_update_slice_in_dim(joined, block, k * n, axis=0)
+        return joined
+
     def weights(self, w):
         """w (K, G) as `project` takes it: wᵀ (G, K) when feature-major. Call it outside the loops:
         a transpose inside a loop body is redone every step (S2 forward 2.5x slower)."""
@@ -141,9 +155,8 @@ def _fused_lstm_bwd(unroll, residuals, cotangents):
             dh_new, dc_new = jnp.where(is_valid, dh + d_out, 0.0), jnp.where(is_valid, dc, 0.0)
         tanh_c = jnp.tanh(c)
         dc_new = dc_new + dh_new * o * (1.0 - tanh_c * tanh_c)
-        dz = jnp.concatenate([dc_new * g * i * (1.0 - i), dc_new * c_prev * f * (1.0 - f),
-                              dc_new * i * (1.0 - g * g), dh_new * tanh_c * o * (1.0 - o)],
-                             axis=lay.gate_axis)
+        dz = lay.join_gates([dc_new * g * i * (1.0 - i), dc_new * c_prev * f * (1.0 - f),
+                             dc_new * i * (1.0 - g * g), dh_new * tanh_c * o * (1.0 - o)])
         dh_prev, dc_prev = lay.project(w_h_back, dz), dc_new * f
         if is_valid is not None:
             dh_prev = dh_prev + jnp.where(is_valid, 0.0, dh)
