@@ -58,7 +58,8 @@ class Layout(NamedTuple):
     feature_major: bool
 
     @property
-    def gate_axis(self) -> int:
+    def feature_axis(self) -> int:
+        """The axis of features (x, h) and gates (z): 0 of (n, B), or -1 of (B, n)."""
         return 0 if self.feature_major else -1
 
     def convert(self, a):
@@ -116,9 +117,9 @@ def _forward(w_x, w_h, b, xs, h0, c0, valid, unroll, save):
     def step(state, inputs):
         h, c = state
         x, is_valid = inputs
-        xh = jnp.concatenate([x, h], axis=lay.gate_axis)
+        xh = jnp.concatenate([x, h], axis=lay.feature_axis)
         z = lay.project(w, xh) + bias
-        z_i, z_f, z_g, z_o = jnp.split(z, 4, axis=lay.gate_axis)
+        z_i, z_f, z_g, z_o = jnp.split(z, 4, axis=lay.feature_axis)
         i, f, g, o = jax.nn.sigmoid(z_i), jax.nn.sigmoid(z_f), jnp.tanh(z_g), jax.nn.sigmoid(z_o)
         c_new = f * c + i * g
         h_new = out = o * jnp.tanh(c_new)
