@@ -22,7 +22,9 @@ and the parameter and input gradients are then one matmul each over all T·B row
     ∂L/∂[w_x; w_h] = [X, H_{t-1}]ᵀ dZ    ∂L/∂b = Σ dZ    ∂L/∂X = dZ · w_xᵀ
 
 where autodiff of the scan would do a K = B matmul per step for each weight and
-accumulate it in the loop. Reverse mode only (`jax.jvp` is not defined for it);
+accumulate it in the loop — except batch-major with B >= 8 (B >= H), where those
+K = B matmuls are efficient and the loop accumulates Σ_t [x_t, h_{t-1}]ᵀ dz_t
+itself instead of stacking dZ. Reverse mode only (`jax.jvp` is not defined for it);
 the backward pass is plain JAX, so gradients of gradients work.
 
 Layout: when 8 <= B < H both loops carry the state feature-major, (H, B), and
@@ -142,14 +144,18 @@ def _fused_lstm_bwd(unroll, residuals, cotangents):
     w_x, w_h, c0, valid, (xh, i, f, g, o, cs) = residuals
     d_hs, d_h, d_c = cotangents
     lay = layout_for(c0.shape[0], w_h.shape[0])
+    # Batch-major with B >= 8 (so B >= H), the weight gradients accumulate in the loop: K = B
+    # matmuls, which XLA:CPU runs well at that size, and no (T, B, 4H) dZ is stacked (S4 training
+    # step 177 -> 156 ms). Otherwise the loop stacks dZ for one matmul over all T·B rows after it.
+    accumulate = not lay.feature_major and c0.shape[0] >= 8
     # dz·w_hᵀ = project(w_h_back, dz). Outside the loop: at B = 1 a w_h.T inside it was copied
     # every step (S3 training step 24.0 vs 20.9 ms).
-    w_h_back = lay.weights(w_h.T)
+    w_h_back, w_x_back = lay.weights(w_h.T), lay.weights(w_x.T)
     c_prev = jnp.concatenate([lay.convert(c0)[None], cs[:-1]])
 
     def step(carry, inputs):
-        dh, dc = carry
-        d_out, i, f, g, o, c, c_prev, is_valid = inputs
+        dh, dc, sums = carry
+        d_out, xh_t, i, f, g, o, c, c_prev, is_valid = inputs
         if is_valid is None:
             dh_new, dc_new = dh + d_out, dc
         else:
@@ -162,18 +168,26 @@ def _fused_lstm_bwd(unroll, residuals, cotangents):
         if is_valid is not None:
             dh_prev = dh_prev + jnp.where(is_valid, 0.0, dh)
             dc_prev = dc_prev + jnp.where(is_valid, 0.0, dc)
-        return (dh_prev, dc_prev), dz
+        if sums is None:
+            return (dh_prev, dc_prev, None), dz
+        d_w, d_b = sums
+        sums = (d_w + xh_t.T @ dz, d_b + jnp.sum(dz, axis=0))
+        return (dh_prev, dc_prev, sums), lay.project(w_x_back, dz)  # ∂L/∂x_t
 
-    (d_h0, d_c0), dz = lax.scan(
-        step, (lay.convert(d_h), lay.convert(d_c)),
-        (lay.convert(d_hs), i, f, g, o, cs, c_prev, lay.convert(valid)), reverse=True,
-        unroll=unroll)
-    dz = lay.convert(dz)  # (T, B, 4H)
-    rows = lambda a: a.reshape(-1, a.shape[-1])  # noqa: E731  (T, B, n) -> (T·B, n)
-    d_w = rows(lay.convert(xh)).T @ rows(dz)  # (X + H, 4H)
+    sums = (jnp.zeros((xh.shape[-1], w_h.shape[1]), w_h.dtype), jnp.zeros_like(w_h[0]))
+    (d_h0, d_c0, sums), per_step = lax.scan(
+        step, (lay.convert(d_h), lay.convert(d_c), sums if accumulate else None),
+        (lay.convert(d_hs), xh if accumulate else None, i, f, g, o, cs, c_prev, lay.convert(valid)),
+        reverse=True, unroll=unroll)
+    if accumulate:
+        (d_w, d_b), d_xs = sums, per_step
+    else:
+        dz = lay.convert(per_step)  # (T, B, 4H)
+        rows = lambda a: a.reshape(-1, a.shape[-1])  # noqa: E731  (T, B, n) -> (T·B, n)
+        d_w = rows(lay.convert(xh)).T @ rows(dz)  # (X + H, 4H)
+        d_b = jnp.sum(rows(dz), axis=0)
+        d_xs = dz @ w_x.T
     d_w_x, d_w_h = jnp.split(d_w, [w_x.shape[0]])
-    d_b = jnp.sum(rows(dz), axis=0)
-    d_xs = dz @ w_x.T
     return d_w_x, d_w_h, d_b, d_xs, lay.convert(d_h0), lay.convert(d_c0), None
 
 

@@ -62,6 +62,9 @@ def test_fused_outputs_and_gradients_equal_autodiff_of_the_scan(lengths, reverse
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12), got, want)
 
 
+# The three forms of the backward pass: feature-major (8 <= B < H); batch-major with B >= 8, which
+# accumulates the weight gradients in the loop; batch-major with B < 8, which stacks dZ (the
+# module-level B = 3 of the other tests).
 @pytest.mark.parametrize("batch, hidden, feature_major", [(8, 9, True), (9, 8, False)])
 def test_both_loop_layouts_equal_autodiff_of_the_scan(batch, hidden, feature_major):
     assert layout_for(batch, hidden).feature_major == feature_major
@@ -82,6 +85,19 @@ def test_fused_gradients_match_finite_differences_to_second_order():
     with jax.enable_x64(True):
         params, xs, state0 = _setup()
         loss = functools.partial(_loss, J.lstm_batch, lengths=jnp.asarray(LENGTHS), reverse=True)
+        check_grads(loss, (params, xs, state0), order=2, modes=["rev"], atol=1e-6, rtol=1e-6)
+
+
+def test_in_loop_weight_gradients_match_finite_differences_to_second_order():
+    batch, hidden = 9, 4  # batch-major, B >= 8: the backward accumulates the weight gradients
+    assert not layout_for(batch, hidden).feature_major
+    with jax.enable_x64(True):
+        keys = jax.random.split(jax.random.key(2), 4)
+        params = J.init_lstm(keys[0], X, hidden, dtype=jnp.float64)
+        xs = jax.random.normal(keys[1], (batch, 4, X), jnp.float64)
+        state0 = J.LSTMState(*jax.random.normal(keys[2], (2, batch, hidden), jnp.float64))
+        lengths = jax.random.randint(keys[3], (batch,), 0, 5)
+        loss = functools.partial(_loss, J.lstm_batch, lengths=lengths)
         check_grads(loss, (params, xs, state0), order=2, modes=["rev"], atol=1e-6, rtol=1e-6)
 
 
