@@ -8,9 +8,10 @@ no peepholes, no projection) over time-major inputs xs (T, B, X):
 
 (`cell_step`'s equations, x_t·w_x + h_{t-1}·w_h as one K = X + H matmul, which
 XLA:CPU runs faster than two; written out here because the loop may run in the
-feature-major layout below). The forward pass saves [x_t, h_{t-1}], i, f, g, o
-and c_t of every step. The backward scan carries only (∂L/∂h, ∂L/∂c) and emits
-dz_t = ∂L/∂z_t (B, 4H), blocks i, f, g, o:
+feature-major layout below). The forward pass saves i, f, g, o and c_t of every
+step; [x_t, h_{t-1}] is read back from xs and hs, which exist anyway (saving it
+too cost S4's training step 8 %). The backward scan carries only (∂L/∂h, ∂L/∂c)
+and emits dz_t = ∂L/∂z_t (B, 4H), blocks i, f, g, o:
 
     dc   = ∂L/∂c_t + ∂L/∂h_t ⊙ o ⊙ (1 - tanh²c_t)
     dz_i = dc ⊙ g ⊙ i(1 - i)        dz_f = dc ⊙ c_{t-1} ⊙ f(1 - f)
@@ -19,7 +20,7 @@ dz_t = ∂L/∂z_t (B, 4H), blocks i, f, g, o:
 
 and the parameter and input gradients are then one matmul each over all T·B rows:
 
-    ∂L/∂[w_x; w_h] = [X, H_{t-1}]ᵀ dZ    ∂L/∂b = Σ dZ    ∂L/∂X = dZ · w_xᵀ
+    ∂L/∂w_x = Xᵀ dZ    ∂L/∂w_h = H_{t-1}ᵀ dZ    ∂L/∂b = Σ dZ    ∂L/∂X = dZ · w_xᵀ
 
 where autodiff of the scan would do a K = B matmul per step for each weight and
 accumulate it in the loop — except batch-major with B >= 8 (B >= H), where those
@@ -32,7 +33,9 @@ compute z_tᵀ = [w_x; w_h]ᵀ·[x_t, h_{t-1}]ᵀ. XLA:CPU runs these per-step m
 faster there (B=16, H=512: forward 1.6x, training step 1.15x faster; B=32, H=256:
 forward 1.2x) but not at B=256, H=128 (training step 10 % slower) nor at B <= 4
 (forward 1.2-1.3x slower); experiments/BENCH_NOTES.md. The stacked inputs and
-outputs are transposed once, outside the loops.
+outputs are transposed once, outside the loops; feature-major, the backward loop emits dz_tᵀ (B, 4H), so dZ is
+stacked batch-major for the weight-gradient matmuls (S2 training step 5 % faster than
+transposing the stacked dZ after the loop).
 """
 
 from __future__ import annotations
@@ -106,12 +109,16 @@ def fused_lstm(w_x, w_h, b, xs, h0, c0, valid: Optional[jax.Array], unroll: int)
 
     Returns `(hs (T, B, H), h_T (B, H), c_T (B, H))`.
     """
-    (h, c), (hs, _) = _forward(w_x, w_h, b, xs, h0, c0, valid, unroll, save=False)
-    return hs, h, c
+    (h, c), (hs, _, _) = _forward(w_x, w_h, b, xs, h0, c0, valid, unroll, save=False)
+    return layout_for(xs.shape[1], w_h.shape[0]).convert(hs), h, c
 
 
 def _forward(w_x, w_h, b, xs, h0, c0, valid, unroll, save):
-    """The scan; with `save`, it also emits each step's [x_t, h_{t-1}], i, f, g, o and c_t."""
+    """The scan over xs (T, B, X); with `save`, it also emits each step's (i, f, g, o, c_t).
+
+    Returns `((h_T, c_T), (hs, states, saved))`: h_T, c_T (B, H); in the loop layout, hs
+    the outputs, states the h_t (hs itself unless `valid` zeroes outputs), saved the
+    stacked (i, f, g, o, c_t) or None."""
     lay = layout_for(xs.shape[1], w_h.shape[0])
     w = lay.weights(jnp.concatenate([w_x, w_h]))  # (X + H, 4H): one matmul per step
     bias = b[:, None] if lay.feature_major else b
@@ -119,8 +126,7 @@ def _forward(w_x, w_h, b, xs, h0, c0, valid, unroll, save):
     def step(state, inputs):
         h, c = state
         x, is_valid = inputs
-        xh = jnp.concatenate([x, h], axis=lay.feature_axis)
-        z = lay.project(w, xh) + bias
+        z = lay.project(w, jnp.concatenate([x, h], axis=lay.feature_axis)) + bias
         z_i, z_f, z_g, z_o = jnp.split(z, 4, axis=lay.feature_axis)
         i, f, g, o = jax.nn.sigmoid(z_i), jax.nn.sigmoid(z_f), jnp.tanh(z_g), jax.nn.sigmoid(z_o)
         c_new = f * c + i * g
@@ -128,40 +134,44 @@ def _forward(w_x, w_h, b, xs, h0, c0, valid, unroll, save):
         if is_valid is not None:
             h_new, c_new = jnp.where(is_valid, h_new, h), jnp.where(is_valid, c_new, c)
             out = jnp.where(is_valid, out, 0.0)
-        return (h_new, c_new), (out, (xh, i, f, g, o, c_new) if save else None)
+        return (h_new, c_new), (out, h_new if save and is_valid is not None else None,
+                                (i, f, g, o, c_new) if save else None)
 
-    (h, c), (hs, saved) = lax.scan(step, (lay.convert(h0), lay.convert(c0)),
-                                   (lay.convert(xs), lay.convert(valid)), unroll=unroll)
-    return (lay.convert(h), lay.convert(c)), (lay.convert(hs), saved)
+    (h, c), (hs, states, saved) = lax.scan(step, (lay.convert(h0), lay.convert(c0)),
+                                           (lay.convert(xs), lay.convert(valid)), unroll=unroll)
+    return (lay.convert(h), lay.convert(c)), (hs, hs if states is None else states, saved)
 
 
 def _fused_lstm_fwd(w_x, w_h, b, xs, h0, c0, valid, unroll):
-    (h, c), (hs, saved) = _forward(w_x, w_h, b, xs, h0, c0, valid, unroll, save=True)
-    return (hs, h, c), (w_x, w_h, c0, valid, saved)
+    (h, c), (hs, states, saved) = _forward(w_x, w_h, b, xs, h0, c0, valid, unroll, save=True)
+    lay = layout_for(xs.shape[1], w_h.shape[0])
+    return (lay.convert(hs), h, c), (w_x, w_h, h0, c0, valid, lay.convert(xs), states, saved)
+
+
+def _previous(seq, first, t):
+    """seq[t - 1], or `first` at t = 0: the state before step t, read in the loop (no shifted copy)."""
+    return jnp.where(t > 0, lax.dynamic_index_in_dim(seq, jnp.maximum(t - 1, 0), keepdims=False),
+                     first)
 
 
 def _fused_lstm_bwd(unroll, residuals, cotangents):
-    w_x, w_h, c0, valid, (xh, i, f, g, o, cs) = residuals
+    w_x, w_h, h0, c0, valid, xs, hs, (i, f, g, o, cs) = residuals
     d_hs, d_h, d_c = cotangents
     lay = layout_for(c0.shape[0], w_h.shape[0])
-    # Batch-major with B >= 8 (so B >= H), the weight gradients accumulate in the loop: K = B
-    # matmuls, which XLA:CPU runs well at that size, and no (T, B, 4H) dZ is stacked (S4 training
-    # step 177 -> 156 ms). Otherwise the loop stacks dZ for one matmul over all T·B rows after it.
     accumulate = not lay.feature_major and c0.shape[0] >= 8
-    # dz·w_hᵀ = project(w_h_back, dz). Outside the loop: at B = 1 a w_h.T inside it was copied
-    # every step (S3 training step 24.0 vs 20.9 ms).
     w_h_back = lay.weights(w_h.T)
-    c_prev = jnp.concatenate([lay.convert(c0)[None], cs[:-1]])
+    h0, c0 = lay.convert(h0), lay.convert(c0)
 
     def step(carry, inputs):
         dh, dc, sums = carry
-        d_out, xh_t, i, f, g, o, c, c_prev, is_valid = inputs
+        t, d_out, i, f, g, o, c, is_valid = inputs
         if is_valid is None:
             dh_new, dc_new = dh + d_out, dc
         else:
             dh_new, dc_new = jnp.where(is_valid, dh + d_out, 0.0), jnp.where(is_valid, dc, 0.0)
         tanh_c = jnp.tanh(c)
         dc_new = dc_new + dh_new * o * (1.0 - tanh_c * tanh_c)
+        c_prev = _previous(cs, c0, t)
         dz = lay.join_gates([dc_new * g * i * (1.0 - i), dc_new * c_prev * f * (1.0 - f),
                              dc_new * i * (1.0 - g * g), dh_new * tanh_c * o * (1.0 - o)])
         dh_prev, dc_prev = lay.project(w_h_back, dz), dc_new * f
@@ -169,29 +179,33 @@ def _fused_lstm_bwd(unroll, residuals, cotangents):
             dh_prev = dh_prev + jnp.where(is_valid, 0.0, dh)
             dc_prev = dc_prev + jnp.where(is_valid, 0.0, dc)
         if sums is None:
-            return (dh_prev, dc_prev, None), dz
+            return (dh_prev, dc_prev, None), dz.T if lay.feature_major else dz
+        xh_t = jnp.concatenate([xs[t], _previous(hs, h0, t)], axis=-1)
         d_w, d_b = sums
         sums = (d_w + xh_t.T @ dz, d_b + jnp.sum(dz, axis=0))
         return (dh_prev, dc_prev, sums), dz @ w_x_back  # ∂L/∂x_t (batch-major only)
 
     if accumulate:
         w_x_back = w_x.T
-        sums = (jnp.zeros((xh.shape[-1], w_h.shape[1]), w_h.dtype), jnp.zeros_like(w_h[0]))
+        sums = (jnp.zeros((w_x.shape[0] + w_h.shape[0], w_h.shape[1]), w_h.dtype), jnp.zeros_like(w_h[0]))
     else:
         sums = None
+    steps = jnp.arange(cs.shape[0])
     (d_h0, d_c0, sums), per_step = lax.scan(
         step, (lay.convert(d_h), lay.convert(d_c), sums),
-        (lay.convert(d_hs), xh if accumulate else None, i, f, g, o, cs, c_prev, lay.convert(valid)),
+        (steps, lay.convert(d_hs), i, f, g, o, cs, lay.convert(valid)),
         reverse=True, unroll=unroll)
     if accumulate:
         (d_w, d_b), d_xs = sums, per_step
+        d_w_x, d_w_h = jnp.split(d_w, [w_x.shape[0]])
     else:
-        dz = lay.convert(per_step)  # (T, B, 4H)
+        dz = per_step  # (T, B, 4H)
         rows = lambda a: a.reshape(-1, a.shape[-1])  # noqa: E731  (T, B, n) -> (T·B, n)
-        d_w = rows(lay.convert(xh)).T @ rows(dz)  # (X + H, 4H)
+        h_prev = jnp.concatenate([lay.convert(h0)[None], lay.convert(hs)[:-1]])
+        d_w_x = rows(lay.convert(xs)).T @ rows(dz)
+        d_w_h = rows(h_prev).T @ rows(dz)
         d_b = jnp.sum(rows(dz), axis=0)
         d_xs = dz @ w_x.T
-    d_w_x, d_w_h = jnp.split(d_w, [w_x.shape[0]])
     return d_w_x, d_w_h, d_b, d_xs, lay.convert(d_h0), lay.convert(d_c0), None
 
 
