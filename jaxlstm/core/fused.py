@@ -33,9 +33,9 @@ compute z_tᵀ = [w_x; w_h]ᵀ·[x_t, h_{t-1}]ᵀ. XLA:CPU runs these per-step m
 faster there (B=16, H=512: forward 1.6x, training step 1.15x faster; B=32, H=256:
 forward 1.2x) but not at B=256, H=128 (training step 10 % slower) nor at B <= 4
 (forward 1.2-1.3x slower); experiments/BENCH_NOTES.md. The stacked inputs and
-outputs are transposed once, outside the loops; feature-major, the backward loop emits dz_tᵀ (B, 4H), so dZ is
-stacked batch-major for the weight-gradient matmuls (S2 training step 5 % faster than
-transposing the stacked dZ after the loop).
+outputs are transposed once, outside the loops; feature-major, the backward loop
+emits dz_tᵀ (B, 4H), so dZ is stacked batch-major for the weight-gradient matmuls
+(S2 training step 5 % faster than transposing the stacked dZ after the loop).
 """
 
 from __future__ import annotations
@@ -149,7 +149,8 @@ def _fused_lstm_fwd(w_x, w_h, b, xs, h0, c0, valid, unroll):
 
 
 def _previous(seq, first, t):
-    """seq[t - 1], or `first` at t = 0: the state before step t, read in the loop (no shifted copy)."""
+    """seq[t - 1], or `first` at t = 0: the state before step t, read by index in the loop
+    instead of from a shifted copy of seq."""
     return jnp.where(t > 0, lax.dynamic_index_in_dim(seq, jnp.maximum(t - 1, 0), keepdims=False),
                      first)
 
@@ -158,7 +159,12 @@ def _fused_lstm_bwd(unroll, residuals, cotangents):
     w_x, w_h, h0, c0, valid, xs, hs, (i, f, g, o, cs) = residuals
     d_hs, d_h, d_c = cotangents
     lay = layout_for(c0.shape[0], w_h.shape[0])
+    # Batch-major with B >= 8 (so B >= H), the weight gradients accumulate in the loop: K = B
+    # matmuls, which XLA:CPU runs well at that size, and no (T, B, 4H) dZ is stacked (S4 training
+    # step 177 -> 156 ms). Otherwise the loop stacks dZ for one matmul over all T·B rows after it.
     accumulate = not lay.feature_major and c0.shape[0] >= 8
+    # dz·w_hᵀ = project(w_h_back, dz). Outside the loop: at B = 1 a w_h.T inside it was copied
+    # every step (S3 training step 24.0 vs 20.9 ms).
     w_h_back = lay.weights(w_h.T)
     h0, c0 = lay.convert(h0), lay.convert(c0)
 
@@ -187,7 +193,8 @@ def _fused_lstm_bwd(unroll, residuals, cotangents):
 
     if accumulate:
         w_x_back = w_x.T
-        sums = (jnp.zeros((w_x.shape[0] + w_h.shape[0], w_h.shape[1]), w_h.dtype), jnp.zeros_like(w_h[0]))
+        d_w0 = jnp.zeros((w_x.shape[0] + w_h.shape[0], w_h.shape[1]), w_h.dtype)
+        sums = (d_w0, jnp.zeros_like(w_h[0]))
     else:
         sums = None
     steps = jnp.arange(cs.shape[0])
@@ -199,7 +206,7 @@ def _fused_lstm_bwd(unroll, residuals, cotangents):
         (d_w, d_b), d_xs = sums, per_step
         d_w_x, d_w_h = jnp.split(d_w, [w_x.shape[0]])
     else:
-        dz = per_step  # (T, B, 4H)
+        dz = per_step  # (T, B, 4H), also feature-major (the loop emits dz_tᵀ)
         rows = lambda a: a.reshape(-1, a.shape[-1])  # noqa: E731  (T, B, n) -> (T·B, n)
         h_prev = jnp.concatenate([lay.convert(h0)[None], lay.convert(hs)[:-1]])
         d_w_x = rows(lay.convert(xs)).T @ rows(dz)
