@@ -110,15 +110,15 @@ def fused_lstm(w_x, w_h, b, xs, h0, c0, valid: Optional[jax.Array], unroll: int)
     Returns `(hs (T, B, H), h_T (B, H), c_T (B, H))`.
     """
     (h, c), (hs, _, _) = _forward(w_x, w_h, b, xs, h0, c0, valid, unroll, save=False)
-    return layout_for(xs.shape[1], w_h.shape[0]).convert(hs), h, c
+    return hs, h, c
 
 
 def _forward(w_x, w_h, b, xs, h0, c0, valid, unroll, save):
     """The scan over xs (T, B, X); with `save`, it also emits each step's (i, f, g, o, c_t).
 
-    Returns `((h_T, c_T), (hs, states, saved))`: h_T, c_T (B, H); in the loop layout, hs
-    the outputs, states the h_t (hs itself unless `valid` zeroes outputs), saved the
-    stacked (i, f, g, o, c_t) or None."""
+    Returns `((h_T, c_T), (hs, states, saved))`: h_T, c_T (B, H); hs (T, B, H) the outputs,
+    states (T, B, H) the h_t (hs itself unless `valid` zeroes outputs); saved the stacked
+    (i, f, g, o, c_t) in the loop layout, or None."""
     lay = layout_for(xs.shape[1], w_h.shape[0])
     w = lay.weights(jnp.concatenate([w_x, w_h]))  # (X + H, 4H): one matmul per step
     bias = b[:, None] if lay.feature_major else b
@@ -139,13 +139,14 @@ def _forward(w_x, w_h, b, xs, h0, c0, valid, unroll, save):
 
     (h, c), (hs, states, saved) = lax.scan(step, (lay.convert(h0), lay.convert(c0)),
                                            (lay.convert(xs), lay.convert(valid)), unroll=unroll)
-    return (lay.convert(h), lay.convert(c)), (hs, hs if states is None else states, saved)
+    hs = lay.convert(hs)
+    states = hs if states is None else lay.convert(states)
+    return (lay.convert(h), lay.convert(c)), (hs, states, saved)
 
 
 def _fused_lstm_fwd(w_x, w_h, b, xs, h0, c0, valid, unroll):
     (h, c), (hs, states, saved) = _forward(w_x, w_h, b, xs, h0, c0, valid, unroll, save=True)
-    lay = layout_for(xs.shape[1], w_h.shape[0])
-    return (lay.convert(hs), h, c), (w_x, w_h, h0, c0, valid, lay.convert(xs), states, saved)
+    return (hs, h, c), (w_x, w_h, h0, c0, valid, xs, states, saved)
 
 
 def _previous(seq, first, t):
@@ -166,11 +167,11 @@ def _fused_lstm_bwd(unroll, residuals, cotangents):
     # dz·w_hᵀ = project(w_h_back, dz). Outside the loop: at B = 1 a w_h.T inside it was copied
     # every step (S3 training step 24.0 vs 20.9 ms).
     w_h_back = lay.weights(w_h.T)
-    h0, c0 = lay.convert(h0), lay.convert(c0)
+    c0 = lay.convert(c0)
 
     def step(carry, inputs):
         dh, dc, sums = carry
-        t, d_out, i, f, g, o, c, is_valid = inputs
+        t, d_out, x, i, f, g, o, c, is_valid = inputs
         if is_valid is None:
             dh_new, dc_new = dh + d_out, dc
         else:
@@ -186,7 +187,7 @@ def _fused_lstm_bwd(unroll, residuals, cotangents):
             dc_prev = dc_prev + jnp.where(is_valid, 0.0, dc)
         if sums is None:
             return (dh_prev, dc_prev, None), dz.T if lay.feature_major else dz
-        xh_t = jnp.concatenate([xs[t], _previous(hs, h0, t)], axis=-1)
+        xh_t = jnp.concatenate([x, _previous(hs, h0, t)], axis=-1)
         d_w, d_b = sums
         sums = (d_w + xh_t.T @ dz, d_b + jnp.sum(dz, axis=0))
         return (dh_prev, dc_prev, sums), dz @ w_x_back  # ∂L/∂x_t (batch-major only)
@@ -200,7 +201,7 @@ def _fused_lstm_bwd(unroll, residuals, cotangents):
     steps = jnp.arange(cs.shape[0])
     (d_h0, d_c0, sums), per_step = lax.scan(
         step, (lay.convert(d_h), lay.convert(d_c), sums),
-        (steps, lay.convert(d_hs), i, f, g, o, cs, lay.convert(valid)),
+        (steps, lay.convert(d_hs), xs if accumulate else None, i, f, g, o, cs, lay.convert(valid)),
         reverse=True, unroll=unroll)
     if accumulate:
         (d_w, d_b), d_xs = sums, per_step
@@ -208,8 +209,8 @@ def _fused_lstm_bwd(unroll, residuals, cotangents):
     else:
         dz = per_step  # (T, B, 4H), also feature-major (the loop emits dz_tᵀ)
         rows = lambda a: a.reshape(-1, a.shape[-1])  # noqa: E731  (T, B, n) -> (T·B, n)
-        h_prev = jnp.concatenate([lay.convert(h0)[None], lay.convert(hs)[:-1]])
-        d_w_x = rows(lay.convert(xs)).T @ rows(dz)
+        h_prev = jnp.concatenate([h0[None], hs[:-1]])
+        d_w_x = rows(xs).T @ rows(dz)
         d_w_h = rows(h_prev).T @ rows(dz)
         d_b = jnp.sum(rows(dz), axis=0)
         d_xs = dz @ w_x.T
