@@ -92,7 +92,12 @@ optim: {{learning_rate: 0.01}}
 train: {{steps: 20, batch_size: 8, log_every: 2, progress: false}}
 data: {{source: {corpus}, seq_len: 16}}
 """)
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8", "JAX_PLATFORMS": "cpu"}
+    # NPROC sizes XLA:CPU's intra-op thread pool (default: the core count). Collective thunks
+    # that the thunk executor hands to that pool block a thread until all participants arrive;
+    # with 2 threads and 8 simulated devices the pool can be used up by waiting all-gathers
+    # while the participant they wait for sits in its queue (a 40 s rendezvous abort, seen in CI).
+    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8", "NPROC": "32",
+           "JAX_PLATFORMS": "cpu"}
     proc = subprocess.run([sys.executable, "-c", SCRIPT, str(config), str(tmp / "runs")],
                           capture_output=True, text=True, env=env, timeout=300)
     lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
