@@ -47,6 +47,7 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxlstm.core.onednn import onednn_lstm, runs_onednn
 from jaxlstm.core.params import LSTMParams
 from jaxlstm.core.spec import CellSpec
 
@@ -100,15 +101,24 @@ def layout_for(batch: int, hidden: int) -> Layout:
     return Layout(feature_major=8 <= batch < hidden)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(7,))
 def fused_lstm(w_x, w_h, b, xs, h0, c0, valid: Optional[jax.Array], unroll: int):
     """The standard LSTM over xs (T, B, X) from (h0, c0) (B, H).
 
     `valid` (T, B, 1) bool, or None: at steps where it is False the state is kept
     and the output is zero (as `scan_cell` with lengths).
 
-    Returns `(hs (T, B, H), h_T (B, H), c_T (B, H))`.
+    Returns `(hs (T, B, H), h_T (B, H), c_T (B, H))`. On the CPU, float32 layers with
+    B >= 8 and no `valid` run oneDNN's LSTM primitive (`jaxlstm.core.onednn`, where it
+    is built); everything else runs `xla_fused_lstm`.
     """
+    if runs_onednn(xs, w_x, w_h, b, h0, c0, valid):
+        return onednn_lstm(w_x, w_h, b, xs, h0, c0)
+    return xla_fused_lstm(w_x, w_h, b, xs, h0, c0, valid, unroll)
+
+
+@functools.partial(jax.custom_vjp, nondiff_argnums=(7,))
+def xla_fused_lstm(w_x, w_h, b, xs, h0, c0, valid: Optional[jax.Array], unroll: int):
+    """`fused_lstm` as one `lax.scan` with the hand-written backward pass above."""
     (h, c), (hs, _, _) = _forward(w_x, w_h, b, xs, h0, c0, valid, unroll, save=False)
     return hs, h, c
 
@@ -217,4 +227,4 @@ def _fused_lstm_bwd(unroll, residuals, cotangents):
     return d_w_x, d_w_h, d_b, d_xs, lay.convert(d_h0), lay.convert(d_c0), None
 
 
-fused_lstm.defvjp(_fused_lstm_fwd, _fused_lstm_bwd)
+xla_fused_lstm.defvjp(_fused_lstm_fwd, _fused_lstm_bwd)
