@@ -17,6 +17,7 @@ i, f, g, o -- verified from their sources, see `copy_*` below).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import functools
 import os
 import platform
@@ -32,6 +33,7 @@ import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import jaxlstm as J  # noqa: E402
+import jaxlstm.core.onednn  # noqa: E402
 
 SHAPES = {
     "S1": (32, 128, 64, 256),
@@ -85,6 +87,33 @@ def make_jaxlstm(layers, xs, bidir):
 
     f, g = jax.jit(fwd), jax.jit(jax.value_and_grad(loss))
     return (lambda: f(params, xs)), (lambda: g(params, xs)), jax.block_until_ready
+
+
+@contextlib.contextmanager
+def _xla_scan():
+    """jaxlstm's XLA scan instead of its oneDNN kernel for what is traced inside."""
+    before = os.environ.get("JAXLSTM_KERNEL")
+    os.environ["JAXLSTM_KERNEL"] = "xla"
+    try:
+        yield
+    finally:
+        if before is None:
+            del os.environ["JAXLSTM_KERNEL"]
+        else:
+            os.environ["JAXLSTM_KERNEL"] = before
+
+
+def make_jaxlstm_xla(layers, xs, bidir):
+    """jaxlstm with its kernel off: the pure-JAX path every platform runs."""
+    def fwd(params, xs):
+        with _xla_scan():
+            return jaxlstm_fwd(params, xs, bidir)
+
+    def loss(params, xs):
+        return jnp.mean(fwd(params, xs) ** 2)
+
+    f, g = jax.jit(fwd), jax.jit(jax.value_and_grad(loss))
+    return (lambda: f(layers, xs)), (lambda: g(layers, xs)), jax.block_until_ready
 
 
 # ----------------------------------------------------------------------------- flax nnx
@@ -245,6 +274,7 @@ def make_torch(layers, xs, bidir):
 
 MAKERS = {
     "jaxlstm": make_jaxlstm,
+    "jaxlstm-xla": make_jaxlstm_xla,
     "flax": make_flax,
     "equinox": make_equinox,
     "keras": make_keras,
@@ -371,6 +401,8 @@ def main(argv=None):
     print(f"- CPU: {cpu}, {NUM_CORES} cores available (torch.set_num_threads({NUM_CORES}))")
     print(f"- {', '.join(versions)}")
     print(f"- XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
+    print(f"- jaxlstm CPU path: {J.core.onednn.kernel_status()} (B >= {J.core.onednn.MIN_BATCH}); "
+          f"the jaxlstm-xla column is its XLA scan")
     for n in notes:
         print(f"- {n}")
     print("\n## Agreement with jaxlstm (copied weights, forward outputs)\n")

@@ -16,6 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxlstm.core.fused import fused_lstm, runs_fused
+from jaxlstm.core.onednn import onednn_lstm_batch_major, runs_onednn
 from jaxlstm.core.params import LSTMParams, LSTMState, zero_state
 from jaxlstm.core.scan import check_remat, lstm, reverse_valid_prefix
 from jaxlstm.core.spec import CellSpec
@@ -83,9 +84,12 @@ def lstm_batch(
     valid = None if lengths is None else (jnp.arange(steps)[:, None] < lengths)[..., None]
     if reverse:
         xs = reverse_valid_prefix(xs, lengths)
-    hs, h, c = fused_lstm(params.w_x, params.w_h, params.b, jnp.swapaxes(xs, 0, 1), h0, c0,
-                          valid, unroll)
-    hs = jnp.swapaxes(hs, 0, 1)
+    weights = (params.w_x, params.w_h, params.b)
+    if runs_onednn(xs, *weights, h0, c0, valid, batch_axis=0):
+        hs, h, c = onednn_lstm_batch_major(*weights, xs, h0, c0)
+    else:
+        hs, h, c = fused_lstm(*weights, jnp.swapaxes(xs, 0, 1), h0, c0, valid, unroll)
+        hs = jnp.swapaxes(hs, 0, 1)
     if reverse:
         hs = reverse_valid_prefix(hs, lengths)
     return LSTMState(h, c), hs

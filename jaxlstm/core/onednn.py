@@ -10,9 +10,9 @@ for float32 layers with B >= 8 and no `lengths`; everything else, and every plat
 but the CPU, runs the XLA scan.
 
 `JAXLSTM_KERNEL=xla` in the environment turns the kernel off (read when a function is
-traced); `kernel_status()` says whether it is in use and why not. Loading the kernel
-sets OMP_WAIT_POLICY=active unless it is set: oneDNN's OpenMP threads otherwise sleep
-between the per-step parallel regions (S1 training step 98 -> 60 ms with it).
+traced); `kernel_status()` says whether it is in use and why not. oneDNN's OpenMP
+threads spin `SPIN_COUNT` times before sleeping (`GOMP_SPINCOUNT` or `OMP_WAIT_POLICY`
+set in the environment take precedence).
 
 Gradients of gradients: the kernel's forward and backward passes are `custom_vjp`s
 whose own derivatives are those of the XLA scan, so `jax.hessian` and friends work
@@ -21,11 +21,13 @@ whose own derivatives are those of the XLA scan, so `jax.hessian` and friends wo
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import functools
 import glob
 import importlib.metadata
 import os
+import platform
 from typing import Optional
 
 import jax
@@ -33,8 +35,14 @@ import jax.numpy as jnp
 
 _KERNEL_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kernels")
 _TARGETS = {"jaxlstm_lstm_forward": "JaxlstmLstmForward",
-            "jaxlstm_lstm_backward": "JaxlstmLstmBackward"}
+            "jaxlstm_lstm_backward": "JaxlstmLstmBackward",
+            "jaxlstm_lstm_forward_batch_major": "JaxlstmLstmForwardBatchMajor",
+            "jaxlstm_lstm_backward_batch_major": "JaxlstmLstmBackwardBatchMajor"}
 MIN_BATCH = 8  # below this the XLA scan is faster (B = 1: 9 vs 22 ms a training step, S3)
+# How long oneDNN's OpenMP threads spin before sleeping between parallel regions: libgomp's
+# default let them sleep between the per-step regions (S1 training step 98 ms); 10^6 spins
+# keep them awake through a call (52 ms) and asleep soon after it (10^8: 66 ms).
+SPIN_COUNT = 1_000_000
 
 
 def _dnnl_library() -> Optional[str]:
@@ -49,25 +57,64 @@ def _dnnl_library() -> Optional[str]:
     return None
 
 
-@functools.cache
-def _load() -> tuple[Optional[ctypes.CDLL], str]:
-    """(the kernel library with its FFI targets registered, "") or (None, why not)."""
+@contextlib.contextmanager
+def _spin_count():
+    """OMP_WAIT_POLICY=active, GOMP_SPINCOUNT=SPIN_COUNT while libgomp loads (it reads them
+    then), unless the user set either; the environment is restored after, so OpenMP
+    runtimes loaded later (PyTorch's own) keep their defaults."""
+    if "GOMP_SPINCOUNT" in os.environ or "OMP_WAIT_POLICY" in os.environ:
+        yield
+        return
+    os.environ.update(OMP_WAIT_POLICY="active", GOMP_SPINCOUNT=str(SPIN_COUNT))
+    try:
+        yield
+    finally:
+        del os.environ["OMP_WAIT_POLICY"], os.environ["GOMP_SPINCOUNT"]
+
+
+def _open() -> tuple[Optional[ctypes.CDLL], str]:
+    """Load the kernel library and oneDNN's: (the library, "") or (None, why not).
+
+    Runs when this module is imported, so that oneDNN's OpenMP runtime (libgomp) starts
+    with `_spin_count`'s settings. PyTorch ships a libgomp.so.1 of its own, and a process
+    holds only one library of that name: if PyTorch (or anything else) loaded it first,
+    with its default settings, the kernel is slower than the XLA scan (S1 training step
+    115-120 vs 80 ms) and is not used. Loaded after jaxlstm, PyTorch shares jaxlstm's
+    libgomp and its settings (its own S1 step measured 49-52 ms then, 63-93 ms alone).
+    """
+    if platform.system() != "Linux":
+        return None, "the kernel is built for Linux only"
     built = glob.glob(os.path.join(_KERNEL_DIR, "_onednn_lstm*.so"))
     if not built:
         return None, f"the kernel was not built (no _onednn_lstm*.so in {_KERNEL_DIR})"
     dnnl = _dnnl_library()
     if dnnl is None:
         return None, "the onednn-cpu-gomp package (libdnnl.so.3) is not installed"
-    os.environ.setdefault("OMP_WAIT_POLICY", "active")  # read when libgomp loads, next line
     try:
-        ctypes.CDLL(dnnl, mode=ctypes.RTLD_GLOBAL)  # so the kernel's libdnnl.so.3 resolves
-        lib = ctypes.CDLL(built[0])
+        ctypes.CDLL("libgomp.so.1", mode=os.RTLD_NOLOAD)
+        return None, ("libgomp.so.1 was loaded before jaxlstm (PyTorch ships one): import "
+                      "jaxlstm before torch to use the kernel")
+    except OSError:
+        pass  # not loaded yet: the expected case
+    try:
+        with _spin_count():
+            ctypes.CDLL(dnnl, mode=ctypes.RTLD_GLOBAL)  # so the kernel's libdnnl.so.3 resolves
+        return ctypes.CDLL(built[0]), ""
     except OSError as e:
         return None, f"the kernel did not load: {e}"
-    for target, symbol in _TARGETS.items():
-        jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(getattr(lib, symbol)),
-                                    platform="cpu")
-    return lib, ""
+
+
+_LIBRARY, _WHY_NOT = _open()
+
+
+@functools.cache
+def _load() -> tuple[Optional[ctypes.CDLL], str]:
+    """(the kernel library with its FFI targets registered, "") or (None, why not)."""
+    if _LIBRARY is not None:
+        for target, symbol in _TARGETS.items():
+            jax.ffi.register_ffi_target(target, jax.ffi.pycapsule(getattr(_LIBRARY, symbol)),
+                                        platform="cpu")
+    return _LIBRARY, _WHY_NOT
 
 
 def kernel_status() -> str:
@@ -80,65 +127,71 @@ def kernel_status() -> str:
     return "oneDNN kernel in use" if lib is not None else f"XLA scan ({why})"
 
 
-def runs_onednn(xs: jax.Array, w_x, w_h, b, h0, c0, valid) -> bool:
-    """Whether `fused_lstm` hands these arguments to the kernel."""
-    if valid is not None or xs.shape[1] < MIN_BATCH or os.environ.get("JAXLSTM_KERNEL") == "xla":
+def runs_onednn(xs: jax.Array, w_x, w_h, b, h0, c0, valid, batch_axis: int = 1) -> bool:
+    """Whether these arguments go to the kernel: float32, B = xs.shape[batch_axis] >= MIN_BATCH,
+    no `valid`, the CPU backend, the kernel loaded and not switched off."""
+    if (valid is not None or xs.shape[batch_axis] < MIN_BATCH
+            or os.environ.get("JAXLSTM_KERNEL") == "xla"):
         return False
     if any(a.dtype != jnp.float32 for a in (xs, w_x, w_h, b, h0, c0)):
         return False
     return jax.default_backend() == "cpu" and _load()[0] is not None
 
 
-def _forward(w_x, w_h, b, xs, h0, c0):
-    steps, batch, _ = xs.shape
-    state = jax.ShapeDtypeStruct((batch, w_h.shape[0]), jnp.float32)
-    outs = (jax.ShapeDtypeStruct((steps, batch, w_h.shape[0]), jnp.float32), state, state)
-    return jax.ffi.ffi_call("jaxlstm_lstm_forward", outs, vmap_method="sequential")(
-        xs, h0, c0, w_x, w_h, b)
+def _kernel_layer(batch_major: bool):
+    """The layer on the kernel, time-major (xs (T, B, X)) or batch-major (xs (B, T, X)), as a
+    `custom_vjp` of (w_x, w_h, b, xs, h0, c0) -> (hs, h_T, c_T), hs laid out like xs."""
+    suffix = "_batch_major" if batch_major else ""
+
+    def registered():
+        if _load()[0] is None:
+            raise RuntimeError(f"jaxlstm's oneDNN kernel is not available: {_WHY_NOT}")
+
+    def forward(w_x, w_h, b, xs, h0, c0):
+        registered()
+        state = jax.ShapeDtypeStruct(h0.shape, jnp.float32)
+        hs = jax.ShapeDtypeStruct(xs.shape[:2] + w_h.shape[:1], jnp.float32)
+        return jax.ffi.ffi_call("jaxlstm_lstm_forward" + suffix, (hs, state, state),
+                                vmap_method="sequential")(xs, h0, c0, w_x, w_h, b)
+
+    def backward(primals, cotangents):
+        """(∂w_x, ∂w_h, ∂b, ∂xs, ∂h0, ∂c0) for the outputs' cotangents (∂hs, ∂h_T, ∂c_T)."""
+        registered()
+        w_x, w_h, b, xs, h0, c0 = primals
+        outs = tuple(jax.ShapeDtypeStruct(a.shape, jnp.float32) for a in (xs, h0, c0, w_x, w_h, b))
+        d_xs, d_h0, d_c0, d_w_x, d_w_h, d_b = jax.ffi.ffi_call(
+            "jaxlstm_lstm_backward" + suffix, outs, vmap_method="sequential")(
+                xs, h0, c0, w_x, w_h, b, *cotangents)
+        return d_w_x, d_w_h, d_b, d_xs, d_h0, d_c0
+
+    def reference(w_x, w_h, b, xs, h0, c0):
+        """The same layer on the XLA scan (plain JAX, differentiable to any order)."""
+        from jaxlstm.core.fused import xla_fused_lstm
+
+        if not batch_major:
+            return xla_fused_lstm(w_x, w_h, b, xs, h0, c0, None, 1)
+        hs, h, c = xla_fused_lstm(w_x, w_h, b, jnp.swapaxes(xs, 0, 1), h0, c0, None, 1)
+        return jnp.swapaxes(hs, 0, 1), h, c
+
+    def reference_gradients(primals, cotangents):
+        return jax.vjp(reference, *primals)[1](tuple(cotangents))
+
+    # The kernel calls as functions whose derivatives are the XLA scan's (used only when a
+    # gradient is differentiated again).
+    kernel_forward = jax.custom_vjp(forward)
+    kernel_forward.defvjp(lambda *p: (forward(*p), p), reference_gradients)
+    kernel_backward = jax.custom_vjp(backward)
+    kernel_backward.defvjp(
+        lambda p, ct: (backward(p, ct), (p, ct)),
+        lambda res, d_grads: jax.vjp(reference_gradients, *res)[1](tuple(d_grads)))
+
+    layer = jax.custom_vjp(forward)
+    layer.defvjp(lambda *p: (kernel_forward(*p), p),
+                 lambda p, cotangents: kernel_backward(p, tuple(cotangents)))
+    return layer
 
 
-def _backward(primals, cotangents):
-    """(∂w_x, ∂w_h, ∂b, ∂xs, ∂h0, ∂c0) of primals (w_x, w_h, b, xs, h0, c0) for the
-    cotangents (∂hs, ∂h_T, ∂c_T) of the outputs."""
-    w_x, w_h, b, xs, h0, c0 = primals
-    outs = tuple(jax.ShapeDtypeStruct(a.shape, jnp.float32) for a in (xs, h0, c0, w_x, w_h, b))
-    d_xs, d_h0, d_c0, d_w_x, d_w_h, d_b = jax.ffi.ffi_call(
-        "jaxlstm_lstm_backward", outs, vmap_method="sequential")(
-            xs, h0, c0, w_x, w_h, b, *cotangents)
-    return d_w_x, d_w_h, d_b, d_xs, d_h0, d_c0
-
-
-def _reference_gradients(primals, cotangents):
-    """The same gradients from the XLA scan's backward pass (plain JAX, differentiable)."""
-    from jaxlstm.core.fused import xla_fused_lstm
-
-    _, vjp = jax.vjp(lambda *p: xla_fused_lstm(*p, None, 1), *primals)
-    return vjp(cotangents)
-
-
-# The kernel calls as functions whose derivatives are the XLA scan's (used only when a
-# gradient is differentiated again).
-_kernel_forward = jax.custom_vjp(_forward)
-_kernel_forward.defvjp(lambda *p: (_forward(*p), p),
-                       lambda p, cotangents: _reference_gradients(p, tuple(cotangents)))
-_kernel_backward = jax.custom_vjp(_backward)
-_kernel_backward.defvjp(
-    lambda p, ct: (_backward(p, ct), (p, ct)),
-    lambda res, d_grads: jax.vjp(_reference_gradients, *res)[1](tuple(d_grads)))
-
-
-@jax.custom_vjp
-def onednn_lstm(w_x, w_h, b, xs, h0, c0):
-    """`fused_lstm` without `valid`, on oneDNN: xs (T, B, X) -> (hs (T, B, H), h_T, c_T)."""
-    return _forward(w_x, w_h, b, xs, h0, c0)
-
-
-def _onednn_lstm_fwd(*primals):
-    return _kernel_forward(*primals), primals
-
-
-def _onednn_lstm_bwd(primals, cotangents):
-    return _kernel_backward(primals, tuple(cotangents))
-
-
-onednn_lstm.defvjp(_onednn_lstm_fwd, _onednn_lstm_bwd)
+onednn_lstm = _kernel_layer(batch_major=False)
+onednn_lstm.__doc__ = """`fused_lstm` without `valid`, on oneDNN: xs (T, B, X) -> (hs (T, B, H), h_T, c_T)."""
+onednn_lstm_batch_major = _kernel_layer(batch_major=True)
+onednn_lstm_batch_major.__doc__ = """The same with xs (B, T, X) -> hs (B, T, H) (`lstm_batch`'s layout)."""

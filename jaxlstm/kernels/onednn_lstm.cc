@@ -8,13 +8,15 @@
 //
 // Shapes: xs (T, B, X), h0 and c0 (B, H), w_x (X, 4H), w_h (H, 4H), b (4H,), hs (T, B, H).
 // w_x and w_h are oneDNN's `ldigo` layout with l = d = 1, b its `ldgo`, xs and hs `tnc`,
-// states `ldnc`, so every argument is used where XLA put it; only the weights are
+// states `ldnc` (or `ntc` batch-major, below), so every argument is used where XLA put it; only the weights are
 // reordered into the primitive's packed layout on each call.
 //
 // Handlers (registered from jaxlstm/core/onednn.py):
 //   JaxlstmLstmForward   (xs, h0, c0, w_x, w_h, b) -> (hs, h_T, c_T)
 //   JaxlstmLstmBackward  (xs, h0, c0, w_x, w_h, b, d_hs, d_h_T, d_c_T)
 //                        -> (d_xs, d_h0, d_c0, d_w_x, d_w_h, d_b)
+// and JaxlstmLstm{Forward,Backward}BatchMajor, the same with xs (B, T, X), hs (B, T, H)
+// (oneDNN's `ntc`), which saves the caller two transposes each way.
 // The backward pass reruns the forward pass in training mode into memory of its own
 // (oneDNN's workspace: every step's gates and states) and then runs oneDNN's backward
 // pass. Returning the workspace to XLA instead made it allocate and page-fault
@@ -42,8 +44,9 @@ namespace {
 
 struct Shape {
   int64_t T, B, X, H;
+  bool batch_major;  // xs (B, T, X) and hs (B, T, H) instead of (T, B, ·)
   bool operator<(const Shape& o) const {
-    return std::tie(T, B, X, H) < std::tie(o.T, o.B, o.X, o.H);
+    return std::tie(T, B, X, H, batch_major) < std::tie(o.T, o.B, o.X, o.H, o.batch_major);
   }
 };
 
@@ -56,8 +59,8 @@ dnnl::engine& Engine() {
 struct Descs {
   memory::desc src, dst, state, w_x, w_h, bias;
   explicit Descs(const Shape& s)
-      : src({s.T, s.B, s.X}, dt::f32, tag::tnc),
-        dst({s.T, s.B, s.H}, dt::f32, tag::tnc),
+      : src({s.T, s.B, s.X}, dt::f32, s.batch_major ? tag::ntc : tag::tnc),
+        dst({s.T, s.B, s.H}, dt::f32, s.batch_major ? tag::ntc : tag::tnc),
         state({1, 1, s.B, s.H}, dt::f32, tag::ldnc),
         w_x({1, 1, s.X, 4, s.H}, dt::f32, tag::ldigo),
         w_h({1, 1, s.H, 4, s.H}, dt::f32, tag::ldigo),
@@ -188,11 +191,12 @@ ffi::Error ShapeError(const std::string& what) {
 // T, B, X, H from xs (T, B, X) and w_h (H, 4H), after checking every input's shape.
 ffi::ErrorOr<Shape> ShapeOf(const ffi::Buffer<ffi::F32>& xs, const ffi::Buffer<ffi::F32>& h0,
                             const ffi::Buffer<ffi::F32>& c0, const ffi::Buffer<ffi::F32>& w_x,
-                            const ffi::Buffer<ffi::F32>& w_h, const ffi::Buffer<ffi::F32>& b) {
+                            const ffi::Buffer<ffi::F32>& w_h, const ffi::Buffer<ffi::F32>& b,
+                            bool batch_major) {
   auto x = xs.dimensions(), wh = w_h.dimensions(), wx = w_x.dimensions();
   if (x.size() != 3 || wh.size() != 2 || wx.size() != 2)
-    return ffi::Unexpected(ShapeError("xs must be (T, B, X), w_x (X, 4H), w_h (H, 4H)"));
-  Shape s{x[0], x[1], x[2], wh[0]};
+    return ffi::Unexpected(ShapeError("xs must be 3-D, w_x (X, 4H), w_h (H, 4H)"));
+  Shape s = batch_major ? Shape{x[1], x[0], x[2], wh[0], true} : Shape{x[0], x[1], x[2], wh[0], false};
   if (wh[1] != 4 * s.H || wx[0] != s.X || wx[1] != 4 * s.H || b.element_count() != 4 * s.H ||
       h0.element_count() != s.B * s.H || c0.element_count() != s.B * s.H)
     return ffi::Unexpected(ShapeError("inconsistent shapes"));
@@ -239,10 +243,11 @@ ffi::Error Guarded(F run) {
 using F32 = ffi::Buffer<ffi::F32>;
 using OutF32 = ffi::ResultBuffer<ffi::F32>;
 
+template <bool kBatchMajor>
 ffi::Error Forward(F32 xs, F32 h0, F32 c0, F32 w_x, F32 w_h, F32 b, OutF32 hs, OutF32 h_T,
                    OutF32 c_T) {
   return Guarded([&]() -> ffi::Error {
-    auto shape = ShapeOf(xs, h0, c0, w_x, w_h, b);
+    auto shape = ShapeOf(xs, h0, c0, w_x, w_h, b, kBatchMajor);
     if (shape.has_error()) return shape.error();
     dnnl::stream stream(Engine());
     BorrowedArenas arenas;
@@ -255,11 +260,12 @@ ffi::Error Forward(F32 xs, F32 h0, F32 c0, F32 w_x, F32 w_h, F32 b, OutF32 hs, O
   });
 }
 
+template <bool kBatchMajor>
 ffi::Error Backward(F32 xs, F32 h0, F32 c0, F32 w_x, F32 w_h, F32 b, F32 d_hs, F32 d_h_T,
                     F32 d_c_T, OutF32 d_xs, OutF32 d_h0, OutF32 d_c0, OutF32 d_w_x,
                     OutF32 d_w_h, OutF32 d_b) {
   return Guarded([&]() -> ffi::Error {
-    auto shape = ShapeOf(xs, h0, c0, w_x, w_h, b);
+    auto shape = ShapeOf(xs, h0, c0, w_x, w_h, b, kBatchMajor);
     if (shape.has_error()) return shape.error();
     const Shape& s = shape.value();
     Primitives& p = PrimitivesFor(s);
@@ -314,13 +320,18 @@ ffi::Error Backward(F32 xs, F32 h0, F32 c0, F32 w_x, F32 w_h, F32 b, F32 d_hs, F
 
 }  // namespace
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxlstmLstmForward, Forward,
-                              ffi::Ffi::Bind()
-                                  .Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>()
-                                  .Ret<F32>().Ret<F32>().Ret<F32>());
+#define JAXLSTM_FORWARD_BINDING                                                         \
+  ffi::Ffi::Bind()                                                                       \
+      .Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>()                 \
+      .Ret<F32>().Ret<F32>().Ret<F32>()
+#define JAXLSTM_BACKWARD_BINDING                                                        \
+  ffi::Ffi::Bind()                                                                       \
+      .Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>()                 \
+      .Arg<F32>().Arg<F32>().Arg<F32>()                                                  \
+      .Ret<F32>().Ret<F32>().Ret<F32>().Ret<F32>().Ret<F32>().Ret<F32>()
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxlstmLstmBackward, Backward,
-                              ffi::Ffi::Bind()
-                                  .Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>()
-                                  .Arg<F32>().Arg<F32>().Arg<F32>()
-                                  .Ret<F32>().Ret<F32>().Ret<F32>().Ret<F32>().Ret<F32>().Ret<F32>());
+XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxlstmLstmForward, Forward<false>, JAXLSTM_FORWARD_BINDING);
+XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxlstmLstmBackward, Backward<false>, JAXLSTM_BACKWARD_BINDING);
+XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxlstmLstmForwardBatchMajor, Forward<true>, JAXLSTM_FORWARD_BINDING);
+XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxlstmLstmBackwardBatchMajor, Backward<true>,
+                              JAXLSTM_BACKWARD_BINDING);
