@@ -149,6 +149,14 @@ def _kernel_layer(batch_major: bool):
 
     def forward(w_x, w_h, b, xs, h0, c0):
         registered()
+        batch, hidden = xs.shape[0 if batch_major else 1], w_h.shape[0]
+        layout = "(B, T, X)" if batch_major else "(T, B, X)"
+        expected = {"w_x": (xs.shape[-1], 4 * hidden), "w_h": (hidden, 4 * hidden),
+                    "b": (4 * hidden,), "h0": (batch, hidden), "c0": (batch, hidden)}
+        for name, value in zip(expected, (w_x, w_h, b, h0, c0)):
+            if xs.ndim != 3 or value.shape != expected[name]:
+                raise ValueError(f"{name} must have shape {expected[name]} for xs {layout} of "
+                                 f"shape {xs.shape} and w_h {w_h.shape}, got {value.shape}")
         state = jax.ShapeDtypeStruct(h0.shape, jnp.float32)
         hs = jax.ShapeDtypeStruct(xs.shape[:2] + w_h.shape[:1], jnp.float32)
         return jax.ffi.ffi_call("jaxlstm_lstm_forward" + suffix, (hs, state, state),

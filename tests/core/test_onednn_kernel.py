@@ -89,12 +89,20 @@ def _xla_batch_major(w_x, w_h, b, xs, h0, c0):
                                                (onednn.onednn_lstm_batch_major, _xla_batch_major)])
 def test_gradients_of_gradients_match_the_xla_scan(kernel, reference):
     args = _inputs(5, 8, 3, 4)
+    if kernel is onednn.onednn_lstm_batch_major:
+        args = args[:3] + (jnp.swapaxes(args[3], 0, 1),) + args[4:]
 
     def grad_norm(layer):
         return lambda w_h: jnp.sum(jax.grad(_loss(layer), argnums=3)(args[0], w_h, *args[2:]) ** 2)
 
     np.testing.assert_allclose(jax.grad(grad_norm(kernel))(args[1]),
                                jax.grad(grad_norm(reference))(args[1]), rtol=1e-4, atol=1e-4)
+
+
+def test_wrong_shapes_are_named():
+    w_x, w_h, b, xs, h0, c0 = _inputs(4, 8, 3, 5)
+    with pytest.raises(ValueError, match=r"h0 must have shape \(4, 5\) for xs \(B, T, X\)"):
+        onednn.onednn_lstm_batch_major(w_x, w_h, b, xs, h0, c0)  # xs is (T, B, X) here
 
 
 def test_vmap_over_sequences_of_batches():
