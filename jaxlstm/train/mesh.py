@@ -73,8 +73,8 @@ def make_mesh(text: str, devices: Optional[Sequence] = None) -> Mesh:
     if total > len(devices):
         raise ConfigError(
             f"config key train.mesh: {text!r} needs {total} devices, {len(devices)} are available "
-            f"({devices[0].platform}); on a CPU, simulate more with NPROC=32 "
-            f"XLA_FLAGS=--xla_force_host_platform_device_count={total} (README: Scaling up)")
+            f"({devices[0].platform}); on a CPU, simulate more with "
+            f"XLA_FLAGS=--xla_force_host_platform_device_count={total}")
     grid = np.array(devices[:total], dtype=object).reshape(tuple(axes.values()))
     return Mesh(grid, tuple(axes))
 

@@ -92,12 +92,11 @@ optim: {{learning_rate: 0.01}}
 train: {{steps: 20, batch_size: 8, log_every: 2, progress: false}}
 data: {{source: {corpus}, seq_len: 16}}
 """)
-    # NPROC sizes XLA:CPU's intra-op thread pool (default: the core count). Collective thunks
-    # that the thunk executor hands to that pool block a thread until all participants arrive;
-    # with 2 threads and 8 simulated devices the pool can be used up by waiting all-gathers
-    # while the participant they wait for sits in its queue (a 40 s rendezvous abort, seen in CI).
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=8", "NPROC": "32",
-           "JAX_PLATFORMS": "cpu"}
+    # Without the persistent compilation cache that conftest.py turns on: XLA:CPU programs with
+    # collectives, loaded from it, sometimes deadlock on 8 simulated devices (2 of 8 runs under
+    # load; a 40 s rendezvous abort, seen in CI), while freshly compiled ones never did (27 runs).
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_COMPILATION_CACHE")}
+    env.update(XLA_FLAGS="--xla_force_host_platform_device_count=8", JAX_PLATFORMS="cpu")
     proc = subprocess.run([sys.executable, "-c", SCRIPT, str(config), str(tmp / "runs")],
                           capture_output=True, text=True, env=env, timeout=300)
     lines = [l for l in proc.stdout.splitlines() if l.startswith("RESULT ")]
