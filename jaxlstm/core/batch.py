@@ -1,9 +1,10 @@
 """Layers over a batch of sequences, batch-major: xs (B, T, X).
 
 `lstm_batch` computes what `jax.vmap(lstm)` computes. For the standard cell it
-runs `fused_lstm` (one scan over the whole batch with a hand-written backward
-pass that computes each weight gradient as one matmul over all B·T rows); every
-other variant and option runs `jax.vmap(lstm)`. `vmap_layer` batches any layer
+runs `fused_lstm` (on the CPU in float32 with B >= 8 and no lengths, oneDNN's LSTM
+primitive, `jaxlstm.core.onednn`; otherwise one scan over the whole batch with a
+hand-written backward pass that computes each weight gradient as one matmul over
+all B·T rows); every other variant and option runs `jax.vmap(lstm)`. `vmap_layer` batches any layer
 function (`rnn`, `gru`) the same way, so `stack` takes either kind.
 """
 
@@ -85,7 +86,10 @@ def lstm_batch(
     if reverse:
         xs = reverse_valid_prefix(xs, lengths)
     weights = (params.w_x, params.w_h, params.b)
-    if runs_onednn(xs, *weights, h0, c0, valid, batch_axis=0):
+    # The kernel's batch-major entry saves the transposes but its backward pass runs slower
+    # there unless B >= T (training step, batch- / time-major: S4 (B=256, T=64) 92 / 98 ms;
+    # S1 (32, 128) 63 / 57, S2 (16, 512) 508 / 432). fused_lstm takes the time-major one.
+    if batch >= steps and runs_onednn(xs, *weights, h0, c0, valid, batch_axis=0):
         hs, h, c = onednn_lstm_batch_major(*weights, xs, h0, c0)
     else:
         hs, h, c = fused_lstm(*weights, jnp.swapaxes(xs, 0, 1), h0, c0, valid, unroll)

@@ -130,10 +130,13 @@ def test_fused_lstm_dispatch():
         assert not _uses_kernel(lambda *a: fused(*a, valid=None), *wide)
 
 
-def test_lstm_batch_runs_the_batch_major_kernel_and_agrees_with_vmap_of_lstm():
+@pytest.mark.parametrize("B, T, target", [(12, 9, "jaxlstm_lstm_forward_batch_major"),
+                                           (8, 9, "target_name=jaxlstm_lstm_forward\n")])
+def test_lstm_batch_runs_the_kernel_and_agrees_with_vmap_of_lstm(B, T, target):
+    """Batch-major entry for B >= T, time-major otherwise."""
     params = J.init_lstm(jax.random.PRNGKey(5), 6, 10)
-    xs = jax.random.normal(jax.random.PRNGKey(6), (8, 9, 6))
-    assert "jaxlstm_lstm_forward_batch_major" in str(jax.make_jaxpr(J.lstm_batch)(params, xs))
+    xs = jax.random.normal(jax.random.PRNGKey(6), (B, T, 6))
+    assert target in str(jax.make_jaxpr(J.lstm_batch)(params, xs))
     (h, c), hs = J.lstm_batch(params, xs)
     (h_ref, c_ref), hs_ref = jax.vmap(lambda x: J.lstm(params, x))(xs)
     np.testing.assert_allclose(hs, hs_ref, atol=2e-6)
