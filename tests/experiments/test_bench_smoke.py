@@ -16,7 +16,7 @@ def test_quick_benchmark_runs_and_all_libraries_agree():
     assert proc.returncode == 0, proc.stderr[-3000:]
     out = proc.stdout
     agreement = re.findall(r"max\|diff\| = (\S+) (\w+)", out)
-    libs = {"flax", "equinox", "keras", "torch"}
+    libs = {"jaxlstm-xla", "flax", "equinox", "keras", "torch"}
     assert len(agreement) == 2 * len(libs), out  # 1 layer and 2-layer bidir, per library
     assert all(status == "ok" and float(err) < 1e-4 for err, status in agreement)
     rows = [line for line in out.splitlines() if line.startswith("| Q")]
