@@ -10,9 +10,10 @@ for float32 layers with B >= 8 and no `lengths`; everything else, and every plat
 but the CPU, runs the XLA scan.
 
 `JAXLSTM_KERNEL=xla` in the environment turns the kernel off (read when a function is
-traced); `kernel_status()` says whether it is in use and why not. oneDNN's OpenMP
-threads spin `SPIN_COUNT` times before sleeping (`GOMP_SPINCOUNT` or `OMP_WAIT_POLICY`
-set in the environment take precedence).
+traced; set when jaxlstm is imported, oneDNN is not even loaded). `kernel_status()` says
+whether the kernel is in use and why not. oneDNN's OpenMP threads spin `SPIN_COUNT`
+times before sleeping (`GOMP_SPINCOUNT` or `OMP_WAIT_POLICY` set in the environment take
+precedence).
 
 Gradients of gradients: the kernel's forward and backward passes are `custom_vjp`s
 whose own derivatives are those of the XLA scan, so `jax.hessian` and friends work
@@ -39,9 +40,10 @@ _TARGETS = {"jaxlstm_lstm_forward": "JaxlstmLstmForward",
             "jaxlstm_lstm_forward_batch_major": "JaxlstmLstmForwardBatchMajor",
             "jaxlstm_lstm_backward_batch_major": "JaxlstmLstmBackwardBatchMajor"}
 MIN_BATCH = 8  # below this the XLA scan is faster (B = 1: 9 vs 22 ms a training step, S3)
-# How long oneDNN's OpenMP threads spin before sleeping between parallel regions: libgomp's
-# default let them sleep between the per-step regions (S1 training step 98 ms); 10^6 spins
-# keep them awake through a call (52 ms) and asleep soon after it (10^8: 66 ms).
+# How long oneDNN's OpenMP threads spin (wait policy "active") before they sleep: with
+# libgomp's defaults they slept between the per-step parallel regions (S1 training step
+# 98-111 ms); 10^6 spins keep them awake through a call (49-52 ms) and let them sleep soon
+# after it (10^8: 66 ms; spinning without end slowed PyTorch in the same process ~20x).
 SPIN_COUNT = 1_000_000
 
 
@@ -82,6 +84,8 @@ def _open() -> tuple[Optional[ctypes.CDLL], str]:
     115-120 vs 80 ms) and is not used. Loaded after jaxlstm, PyTorch shares jaxlstm's
     libgomp and its settings (its own S1 step measured 49-52 ms then, 63-93 ms alone).
     """
+    if os.environ.get("JAXLSTM_KERNEL") == "xla":
+        return None, "JAXLSTM_KERNEL=xla when jaxlstm was imported"
     if platform.system() != "Linux":
         return None, "the kernel is built for Linux only"
     built = glob.glob(os.path.join(_KERNEL_DIR, "_onednn_lstm*.so"))
@@ -163,7 +167,7 @@ def _kernel_layer(batch_major: bool):
                                 vmap_method="sequential")(xs, h0, c0, w_x, w_h, b)
 
     def backward(primals, cotangents):
-        """(∂w_x, ∂w_h, ∂b, ∂xs, ∂h0, ∂c0) for the outputs' cotangents (∂hs, ∂h_T, ∂c_T)."""
+        """(∂w_x, ∂w_h, ∂b, ∂xs, ∂h0, ∂c0) for cotangents (∂hs, ∂h_T, ∂c_T)."""
         registered()
         w_x, w_h, b, xs, h0, c0 = primals
         outs = tuple(jax.ShapeDtypeStruct(a.shape, jnp.float32) for a in (xs, h0, c0, w_x, w_h, b))
@@ -200,6 +204,8 @@ def _kernel_layer(batch_major: bool):
 
 
 onednn_lstm = _kernel_layer(batch_major=False)
-onednn_lstm.__doc__ = """`fused_lstm` without `valid`, on oneDNN: xs (T, B, X) -> (hs (T, B, H), h_T, c_T)."""
+onednn_lstm.__doc__ = """`fused_lstm` without `valid`, on oneDNN: (w_x, w_h, b, xs (T, B, X), h0,
+c0) -> (hs (T, B, H), h_T, c_T)."""
 onednn_lstm_batch_major = _kernel_layer(batch_major=True)
-onednn_lstm_batch_major.__doc__ = """The same with xs (B, T, X) -> hs (B, T, H) (`lstm_batch`'s layout)."""
+onednn_lstm_batch_major.__doc__ = """`onednn_lstm` with xs (B, T, X) -> hs (B, T, H), `lstm_batch`'s
+layout."""

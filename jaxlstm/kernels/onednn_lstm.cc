@@ -1,22 +1,22 @@
 // The standard LSTM layer as oneDNN's LSTM primitive, behind XLA's FFI (CPU).
 //
-// Time-major, float32, one layer, one direction, gate blocks i, f, g, o (oneDNN's
-// i, f, c~, o), no peepholes or projection:
+// Float32, one layer, one direction, gate blocks i, f, g, o (oneDNN's i, f, c~, o), no
+// peepholes or projection:
 //
 //   z_t = x_t·w_x + h_{t-1}·w_h + b,  i, f, o = σ(z_i), σ(z_f), σ(z_o),  g = tanh(z_g)
 //   c_t = f ⊙ c_{t-1} + i ⊙ g,        h_t = o ⊙ tanh(c_t)
 //
-// Shapes: xs (T, B, X), h0 and c0 (B, H), w_x (X, 4H), w_h (H, 4H), b (4H,), hs (T, B, H).
-// w_x and w_h are oneDNN's `ldigo` layout with l = d = 1, b its `ldgo`, xs and hs `tnc`,
-// states `ldnc` (or `ntc` batch-major, below), so every argument is used where XLA put it; only the weights are
-// reordered into the primitive's packed layout on each call.
+// Shapes: xs (T, B, X), h0 and c0 (B, H), w_x (X, 4H), w_h (H, 4H), b (4H,), hs (T, B, H);
+// batch-major, xs (B, T, X) and hs (B, T, H). These are oneDNN's layouts `tnc` (`ntc`)
+// for xs and hs, `ldnc` for states, `ldigo` for w_x and w_h and `ldgo` for b, with
+// l = d = 1, so every argument is used where XLA put it; only the weights are reordered
+// into the primitive's packed layout on each call.
 //
 // Handlers (registered from jaxlstm/core/onednn.py):
 //   JaxlstmLstmForward   (xs, h0, c0, w_x, w_h, b) -> (hs, h_T, c_T)
 //   JaxlstmLstmBackward  (xs, h0, c0, w_x, w_h, b, d_hs, d_h_T, d_c_T)
 //                        -> (d_xs, d_h0, d_c0, d_w_x, d_w_h, d_b)
-// and JaxlstmLstm{Forward,Backward}BatchMajor, the same with xs (B, T, X), hs (B, T, H)
-// (oneDNN's `ntc`), which saves the caller two transposes each way.
+//   JaxlstmLstm{Forward,Backward}BatchMajor, the same batch-major.
 // The backward pass reruns the forward pass in training mode into memory of its own
 // (oneDNN's workspace: every step's gates and states) and then runs oneDNN's backward
 // pass. Returning the workspace to XLA instead made it allocate and page-fault
@@ -188,7 +188,8 @@ ffi::Error ShapeError(const std::string& what) {
   return ffi::Error(ffi::ErrorCode::kInvalidArgument, "jaxlstm oneDNN LSTM: " + what);
 }
 
-// T, B, X, H from xs (T, B, X) and w_h (H, 4H), after checking every input's shape.
+// T, B, X, H from xs (T, B, X), or (B, T, X) batch-major, and w_h (H, 4H), after
+// checking every input's shape.
 ffi::ErrorOr<Shape> ShapeOf(const ffi::Buffer<ffi::F32>& xs, const ffi::Buffer<ffi::F32>& h0,
                             const ffi::Buffer<ffi::F32>& c0, const ffi::Buffer<ffi::F32>& w_x,
                             const ffi::Buffer<ffi::F32>& w_h, const ffi::Buffer<ffi::F32>& b,
@@ -196,7 +197,8 @@ ffi::ErrorOr<Shape> ShapeOf(const ffi::Buffer<ffi::F32>& xs, const ffi::Buffer<f
   auto x = xs.dimensions(), wh = w_h.dimensions(), wx = w_x.dimensions();
   if (x.size() != 3 || wh.size() != 2 || wx.size() != 2)
     return ffi::Unexpected(ShapeError("xs must be 3-D, w_x (X, 4H), w_h (H, 4H)"));
-  Shape s = batch_major ? Shape{x[1], x[0], x[2], wh[0], true} : Shape{x[0], x[1], x[2], wh[0], false};
+  Shape s = batch_major ? Shape{x[1], x[0], x[2], wh[0], true}
+                        : Shape{x[0], x[1], x[2], wh[0], false};
   if (wh[1] != 4 * s.H || wx[0] != s.X || wx[1] != 4 * s.H || b.element_count() != 4 * s.H ||
       h0.element_count() != s.B * s.H || c0.element_count() != s.B * s.H)
     return ffi::Unexpected(ShapeError("inconsistent shapes"));
@@ -278,7 +280,8 @@ ffi::Error Backward(F32 xs, F32 h0, F32 c0, F32 w_x, F32 w_h, F32 b, F32 d_hs, F
     memory c_T = arenas->Get(kStateC, d.state);
     RunForward(p, s, stream, arenas.get(), xs.typed_data(), h0.typed_data(), c0.typed_data(),
                w_x.typed_data(), w_h.typed_data(), b.typed_data(),
-               static_cast<float*>(hs.get_data_handle()), static_cast<float*>(h_T.get_data_handle()),
+               static_cast<float*>(hs.get_data_handle()),
+               static_cast<float*>(h_T.get_data_handle()),
                static_cast<float*>(c_T.get_data_handle()), &workspace);
     // oneDNN adds the weight gradients into these: they start at zero.
     memory d_wx = arenas->Get(kDiffX, pd.diff_weights_layer_desc());
@@ -291,9 +294,11 @@ ffi::Error Backward(F32 xs, F32 h0, F32 c0, F32 w_x, F32 w_h, F32 b, F32 d_hs, F
         {DNNL_ARG_SRC_ITER, Wrap(d.state, h0.typed_data())},
         {DNNL_ARG_SRC_ITER_C, Wrap(d.state, c0.typed_data())},
         {DNNL_ARG_WEIGHTS_LAYER,
-         Packed(stream, Wrap(d.w_x, w_x.typed_data()), pd.weights_layer_desc(), arenas->slot[kBackX])},
+         Packed(stream, Wrap(d.w_x, w_x.typed_data()), pd.weights_layer_desc(),
+                arenas->slot[kBackX])},
         {DNNL_ARG_WEIGHTS_ITER,
-         Packed(stream, Wrap(d.w_h, w_h.typed_data()), pd.weights_iter_desc(), arenas->slot[kBackH])},
+         Packed(stream, Wrap(d.w_h, w_h.typed_data()), pd.weights_iter_desc(),
+                arenas->slot[kBackH])},
         {DNNL_ARG_BIAS, Wrap(d.bias, b.typed_data())},
         {DNNL_ARG_DST_LAYER, hs},
         {DNNL_ARG_DST_ITER, h_T},

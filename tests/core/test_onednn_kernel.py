@@ -50,7 +50,8 @@ def _xla(w_x, w_h, b, xs, h0, c0):
 
 
 @pytest.mark.parametrize("batch_major", [False, True])
-@pytest.mark.parametrize("T, B, X, H", [(1, 8, 3, 4), (9, 8, 5, 6), (17, 12, 16, 33), (6, 32, 64, 64)])
+@pytest.mark.parametrize("T, B, X, H",
+                         [(1, 8, 3, 4), (9, 8, 5, 6), (17, 12, 16, 33), (6, 32, 64, 64)])
 def test_forward_and_gradients_match_torch(T, B, X, H, batch_major):
     torch.manual_seed(T)
     module = torch.nn.LSTM(X, H, batch_first=batch_major)  # float32, gate order i, f, g, o
@@ -58,7 +59,8 @@ def test_forward_and_gradients_match_torch(T, B, X, H, batch_major):
     kernel = onednn.onednn_lstm_batch_major if batch_major else onednn.onednn_lstm
     rng = np.random.default_rng(T)
     xs = rng.normal(size=(B, T, X) if batch_major else (T, B, X)).astype(np.float32)
-    h0, c0 = (0.5 * rng.normal(size=(B, H))).astype(np.float32), rng.normal(size=(B, H)).astype(np.float32)
+    h0 = (0.5 * rng.normal(size=(B, H))).astype(np.float32)
+    c0 = rng.normal(size=(B, H)).astype(np.float32)
 
     x_t, h_t, c_t = (torch.tensor(a, requires_grad=True) for a in (xs, h0, c0))
     hs_t, (hT_t, cT_t) = module(x_t, (h_t[None], c_t[None]))
