@@ -219,9 +219,11 @@ def _versions() -> dict:
     import flax
     import optax as _optax
 
+    from jaxlstm.core.onednn import kernel_status
+
     return {"python": sys.version.split()[0], "jax": jax.__version__, "flax": flax.__version__,
             "optax": _optax.__version__, "platform": platform.platform(),
-            "devices": [str(d) for d in jax.devices()]}
+            "devices": [str(d) for d in jax.devices()], "lstm_cpu_path": kernel_status()}
 
 
 def _improved(value: float, best: Optional[float], mode: str) -> bool:

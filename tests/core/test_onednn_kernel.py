@@ -8,6 +8,8 @@ skipped there (CI); elsewhere `kernel_status()` says why it is absent.
 
 import functools
 import platform
+import subprocess
+import sys
 
 import jax
 import jax.numpy as jnp
@@ -168,3 +170,20 @@ def test_bidirectional_stack_on_the_kernel_equals_the_xla_scan(monkeypatch):
     want = jax.jit(jax.value_and_grad(loss))(layers, xs)
     for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
         np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_torch_imported_first_leaves_the_kernel_off_and_says_why():
+    """PyTorch's own libgomp.so.1 would give the kernel OpenMP settings that make it slower than
+    the XLA scan; lstm_batch then runs the scan and still matches."""
+    code = (
+        "import torch, jax, numpy as np, jaxlstm as J\n"
+        "from jaxlstm.core.onednn import kernel_status\n"
+        "p = J.init_lstm(jax.random.PRNGKey(0), 3, 5)\n"
+        "xs = jax.random.normal(jax.random.PRNGKey(1), (8, 4, 3))\n"
+        "assert 'jaxlstm_lstm' not in str(jax.make_jaxpr(J.lstm_batch)(p, xs))\n"
+        "ref = jax.vmap(lambda x: J.lstm(p, x))(xs)[1]\n"
+        "np.testing.assert_allclose(J.lstm_batch(p, xs)[1], ref, atol=1e-6)\n"
+        "print(kernel_status())\n")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "libgomp.so.1 was loaded before jaxlstm" in out.stdout
