@@ -36,8 +36,10 @@ import jax.numpy as jnp
 
 _KERNEL_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "kernels")
 _TARGETS = {"jaxlstm_lstm_forward": "JaxlstmLstmForward",
+            "jaxlstm_lstm_forward_train": "JaxlstmLstmForwardTrain",
             "jaxlstm_lstm_backward": "JaxlstmLstmBackward",
             "jaxlstm_lstm_forward_batch_major": "JaxlstmLstmForwardBatchMajor",
+            "jaxlstm_lstm_forward_train_batch_major": "JaxlstmLstmForwardTrainBatchMajor",
             "jaxlstm_lstm_backward_batch_major": "JaxlstmLstmBackwardBatchMajor"}
 MIN_BATCH = 8  # below this the XLA scan is faster (B = 1: 9 vs 22 ms a training step, S3)
 # How long oneDNN's OpenMP threads spin (wait policy "active") before they sleep: with
@@ -151,7 +153,7 @@ def _kernel_layer(batch_major: bool):
         if _load()[0] is None:
             raise RuntimeError(f"jaxlstm's oneDNN kernel is not available: {_WHY_NOT}")
 
-    def forward(w_x, w_h, b, xs, h0, c0):
+    def call(target, w_x, w_h, b, xs, h0, c0):
         registered()
         batch, hidden = xs.shape[0 if batch_major else 1], w_h.shape[0]
         layout = "(B, T, X)" if batch_major else "(T, B, X)"
@@ -163,17 +165,22 @@ def _kernel_layer(batch_major: bool):
                                  f"shape {xs.shape} and w_h {w_h.shape}, got {value.shape}")
         state = jax.ShapeDtypeStruct(h0.shape, jnp.float32)
         hs = jax.ShapeDtypeStruct(xs.shape[:2] + w_h.shape[:1], jnp.float32)
-        return jax.ffi.ffi_call("jaxlstm_lstm_forward" + suffix, (hs, state, state),
-                                vmap_method="sequential")(xs, h0, c0, w_x, w_h, b)
+        return jax.ffi.ffi_call(target + suffix, (hs, state, state), vmap_method="sequential")(
+            xs, h0, c0, w_x, w_h, b)
 
-    def backward(primals, cotangents):
-        """(∂w_x, ∂w_h, ∂b, ∂xs, ∂h0, ∂c0) for cotangents (∂hs, ∂h_T, ∂c_T)."""
+    forward = functools.partial(call, "jaxlstm_lstm_forward")
+    # The same outputs; the kernel also keeps the inputs and oneDNN's workspace for `backward`.
+    forward_train = functools.partial(call, "jaxlstm_lstm_forward_train")
+
+    def backward(primals, outputs, cotangents):
+        """(∂w_x, ∂w_h, ∂b, ∂xs, ∂h0, ∂c0) for cotangents (∂hs, ∂h_T, ∂c_T), given the
+        outputs (hs, h_T, c_T) of `forward_train` on the same primals."""
         registered()
         w_x, w_h, b, xs, h0, c0 = primals
         outs = tuple(jax.ShapeDtypeStruct(a.shape, jnp.float32) for a in (xs, h0, c0, w_x, w_h, b))
         d_xs, d_h0, d_c0, d_w_x, d_w_h, d_b = jax.ffi.ffi_call(
             "jaxlstm_lstm_backward" + suffix, outs, vmap_method="sequential")(
-                xs, h0, c0, w_x, w_h, b, *cotangents)
+                xs, h0, c0, w_x, w_h, b, *outputs, *cotangents)
         return d_w_x, d_w_h, d_b, d_xs, d_h0, d_c0
 
     def reference(w_x, w_h, b, xs, h0, c0):
@@ -189,17 +196,28 @@ def _kernel_layer(batch_major: bool):
         return jax.vjp(reference, *primals)[1](tuple(cotangents))
 
     # The kernel calls as functions whose derivatives are the XLA scan's (used only when a
-    # gradient is differentiated again).
-    kernel_forward = jax.custom_vjp(forward)
-    kernel_forward.defvjp(lambda *p: (forward(*p), p), reference_gradients)
+    # gradient is differentiated again). `outputs` are functions of the primals, differentiated
+    # through those, so they get zero cotangents.
+    kernel_forward = jax.custom_vjp(forward_train)
+    kernel_forward.defvjp(lambda *p: (forward_train(*p), p), reference_gradients)
     kernel_backward = jax.custom_vjp(backward)
-    kernel_backward.defvjp(
-        lambda p, ct: (backward(p, ct), (p, ct)),
-        lambda res, d_grads: jax.vjp(reference_gradients, *res)[1](tuple(d_grads)))
+
+    def backward_bwd(residuals, d_grads):
+        primals, outputs, cotangents = residuals
+        d_primals, d_cotangents = jax.vjp(reference_gradients, primals, cotangents)[1](
+            tuple(d_grads))
+        return d_primals, tuple(jnp.zeros_like(o) for o in outputs), d_cotangents
+
+    kernel_backward.defvjp(lambda p, o, ct: (backward(p, o, ct), (p, o, ct)), backward_bwd)
 
     layer = jax.custom_vjp(forward)
-    layer.defvjp(lambda *p: (kernel_forward(*p), p),
-                 lambda p, cotangents: kernel_backward(p, tuple(cotangents)))
+
+    def layer_fwd(*primals):
+        outputs = kernel_forward(*primals)
+        return outputs, (primals, outputs)
+
+    layer.defvjp(layer_fwd,
+                 lambda res, cotangents: kernel_backward(res[0], res[1], tuple(cotangents)))
     return layer
 
 

@@ -24,6 +24,7 @@
 
 #include <cstdint>
 #include <cstring>
+#include <list>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -176,6 +177,101 @@ class BorrowedArenas {
   std::unique_ptr<Arenas> arenas_;
 };
 
+// What a training forward pass leaves for the backward pass of the same inputs: a copy
+// of the inputs and oneDNN's workspace. The backward pass takes the entry whose inputs
+// equal its own, byte for byte (so the workspace is what rerunning the forward pass would
+// write), and reruns the forward pass only when there is none (more forward passes than
+// kMaxSaved before their backward passes, or a vmap/remat that reran or copied them).
+// Entries are recycled with their buffers, so a training step does not page-fault the
+// workspace afresh (which made returning it to XLA slower than the rerun).
+struct SavedForward {
+  Shape shape{};
+  std::vector<uint8_t> inputs;
+  std::unique_ptr<uint8_t[]> workspace;
+  size_t workspace_size = 0;
+};
+
+class SavedForwards {
+ public:
+  static constexpr size_t kMaxSaved = 8;
+
+  // An entry for `s` (recycled if one is free) holding a copy of `inputs`.
+  static std::unique_ptr<SavedForward> Start(const Shape& s,
+                                             const std::vector<ffi::Buffer<ffi::F32>*>& inputs,
+                                             size_t workspace_size) {
+    std::unique_ptr<SavedForward> entry;
+    {
+      std::lock_guard<std::mutex> lock(recycle_mutex_);
+      for (auto it = free_.begin(); it != free_.end(); ++it) {
+        if (!((*it)->shape < s) && !(s < (*it)->shape)) {
+          entry = std::move(*it);
+          free_.erase(it);
+          break;
+        }
+      }
+    }
+    if (!entry) entry = std::make_unique<SavedForward>();
+    entry->shape = s;
+    if (entry->workspace_size < workspace_size) {
+      entry->workspace.reset(new uint8_t[workspace_size]);
+      entry->workspace_size = workspace_size;
+    }
+    entry->inputs.clear();
+    for (auto* b : inputs) {
+      auto* bytes = reinterpret_cast<const uint8_t*>(b->typed_data());
+      entry->inputs.insert(entry->inputs.end(), bytes, bytes + b->size_bytes());
+    }
+    return entry;
+  }
+
+  static void Keep(std::unique_ptr<SavedForward> entry) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    saved_.push_front(std::move(entry));
+    while (saved_.size() > kMaxSaved) {
+      Recycle(std::move(saved_.back()));
+      saved_.pop_back();
+    }
+  }
+
+  // The saved entry whose shape and inputs equal these, removed from the saved ones; or null.
+  static std::unique_ptr<SavedForward> Take(const Shape& s,
+                                            const std::vector<ffi::Buffer<ffi::F32>*>& inputs) {
+    std::lock_guard<std::mutex> lock(mutex_);
+    for (auto it = saved_.begin(); it != saved_.end(); ++it) {
+      if ((*it)->shape < s || s < (*it)->shape) continue;
+      if (SameInputs((*it)->inputs, inputs)) {
+        auto entry = std::move(*it);
+        saved_.erase(it);
+        return entry;
+      }
+    }
+    return nullptr;
+  }
+
+  static void Recycle(std::unique_ptr<SavedForward> entry) {
+    std::lock_guard<std::mutex> lock(recycle_mutex_);
+    free_.push_front(std::move(entry));
+    while (free_.size() > kMaxSaved) free_.pop_back();
+  }
+
+ private:
+  static bool SameInputs(const std::vector<uint8_t>& saved,
+                         const std::vector<ffi::Buffer<ffi::F32>*>& inputs) {
+    size_t offset = 0;
+    for (auto* b : inputs) {
+      size_t n = b->size_bytes();
+      if (offset + n > saved.size() ||
+          std::memcmp(saved.data() + offset, b->typed_data(), n) != 0)
+        return false;
+      offset += n;
+    }
+    return offset == saved.size();
+  }
+
+  static inline std::mutex mutex_, recycle_mutex_;
+  static inline std::list<std::unique_ptr<SavedForward>> saved_, free_;
+};
+
 // `user` in the layout `d` wants: `user` itself when they agree, else a reordered copy.
 memory Packed(dnnl::stream& stream, const memory& user, const memory::desc& d, Arena& arena) {
   if (user.get_desc() == d) return user;
@@ -262,10 +358,34 @@ ffi::Error Forward(F32 xs, F32 h0, F32 c0, F32 w_x, F32 w_h, F32 b, OutF32 hs, O
   });
 }
 
+// The forward pass in training mode: as Forward, and it saves the inputs and workspace
+// for the backward pass (SavedForwards).
 template <bool kBatchMajor>
-ffi::Error Backward(F32 xs, F32 h0, F32 c0, F32 w_x, F32 w_h, F32 b, F32 d_hs, F32 d_h_T,
-                    F32 d_c_T, OutF32 d_xs, OutF32 d_h0, OutF32 d_c0, OutF32 d_w_x,
-                    OutF32 d_w_h, OutF32 d_b) {
+ffi::Error ForwardTrain(F32 xs, F32 h0, F32 c0, F32 w_x, F32 w_h, F32 b, OutF32 hs, OutF32 h_T,
+                        OutF32 c_T) {
+  return Guarded([&]() -> ffi::Error {
+    auto shape = ShapeOf(xs, h0, c0, w_x, w_h, b, kBatchMajor);
+    if (shape.has_error()) return shape.error();
+    const Shape& s = shape.value();
+    Primitives& p = PrimitivesFor(s);
+    const auto& ws_desc = p.train_pd.workspace_desc();
+    auto entry = SavedForwards::Start(s, {&xs, &h0, &c0, &w_x, &w_h, &b}, ws_desc.get_size());
+    memory workspace(ws_desc, Engine(), entry->workspace.get());
+    dnnl::stream stream(Engine());
+    BorrowedArenas arenas;
+    RunForward(p, s, stream, arenas.get(), xs.typed_data(), h0.typed_data(), c0.typed_data(),
+               w_x.typed_data(), w_h.typed_data(), b.typed_data(), hs->typed_data(),
+               h_T->typed_data(), c_T->typed_data(), &workspace);
+    stream.wait();
+    SavedForwards::Keep(std::move(entry));
+    return ffi::Error::Success();
+  });
+}
+
+template <bool kBatchMajor>
+ffi::Error Backward(F32 xs, F32 h0, F32 c0, F32 w_x, F32 w_h, F32 b, F32 hs_in, F32 h_T_in,
+                    F32 c_T_in, F32 d_hs, F32 d_h_T, F32 d_c_T, OutF32 d_xs, OutF32 d_h0,
+                    OutF32 d_c0, OutF32 d_w_x, OutF32 d_w_h, OutF32 d_b) {
   return Guarded([&]() -> ffi::Error {
     auto shape = ShapeOf(xs, h0, c0, w_x, w_h, b, kBatchMajor);
     if (shape.has_error()) return shape.error();
@@ -275,14 +395,24 @@ ffi::Error Backward(F32 xs, F32 h0, F32 c0, F32 w_x, F32 w_h, F32 b, F32 d_hs, F
     Descs d(s);
     dnnl::stream stream(Engine());
     BorrowedArenas arenas;
-    memory workspace = arenas->Get(kWorkspace, p.train_pd.workspace_desc());
-    memory hs = arenas->Get(kStates, d.dst), h_T = arenas->Get(kStateH, d.state);
-    memory c_T = arenas->Get(kStateC, d.state);
-    RunForward(p, s, stream, arenas.get(), xs.typed_data(), h0.typed_data(), c0.typed_data(),
-               w_x.typed_data(), w_h.typed_data(), b.typed_data(),
-               static_cast<float*>(hs.get_data_handle()),
-               static_cast<float*>(h_T.get_data_handle()),
-               static_cast<float*>(c_T.get_data_handle()), &workspace);
+    auto saved = SavedForwards::Take(s, {&xs, &h0, &c0, &w_x, &w_h, &b});
+    memory workspace, hs, h_T, c_T;
+    if (saved) {
+      workspace = memory(p.train_pd.workspace_desc(), Engine(), saved->workspace.get());
+      hs = Wrap(d.dst, hs_in.typed_data());
+      h_T = Wrap(d.state, h_T_in.typed_data());
+      c_T = Wrap(d.state, c_T_in.typed_data());
+    } else {  // rerun the forward pass into memory of our own
+      workspace = arenas->Get(kWorkspace, p.train_pd.workspace_desc());
+      hs = arenas->Get(kStates, d.dst);
+      h_T = arenas->Get(kStateH, d.state);
+      c_T = arenas->Get(kStateC, d.state);
+      RunForward(p, s, stream, arenas.get(), xs.typed_data(), h0.typed_data(), c0.typed_data(),
+                 w_x.typed_data(), w_h.typed_data(), b.typed_data(),
+                 static_cast<float*>(hs.get_data_handle()),
+                 static_cast<float*>(h_T.get_data_handle()),
+                 static_cast<float*>(c_T.get_data_handle()), &workspace);
+    }
     // oneDNN adds the weight gradients into these: they start at zero.
     memory d_wx = arenas->Get(kDiffX, pd.diff_weights_layer_desc());
     memory d_wh = arenas->Get(kDiffH, pd.diff_weights_iter_desc());
@@ -319,6 +449,7 @@ ffi::Error Backward(F32 xs, F32 h0, F32 c0, F32 w_x, F32 w_h, F32 b, F32 d_hs, F
     dnnl::reorder(d_wx, user_wx).execute(stream, d_wx, user_wx);
     dnnl::reorder(d_wh, user_wh).execute(stream, d_wh, user_wh);
     stream.wait();
+    if (saved) SavedForwards::Recycle(std::move(saved));
     return ffi::Error::Success();
   });
 }
@@ -332,11 +463,14 @@ ffi::Error Backward(F32 xs, F32 h0, F32 c0, F32 w_x, F32 w_h, F32 b, F32 d_hs, F
 #define JAXLSTM_BACKWARD_BINDING                                                        \
   ffi::Ffi::Bind()                                                                       \
       .Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>()                 \
-      .Arg<F32>().Arg<F32>().Arg<F32>()                                                  \
+      .Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>()                 \
       .Ret<F32>().Ret<F32>().Ret<F32>().Ret<F32>().Ret<F32>().Ret<F32>()
 
 XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxlstmLstmForward, Forward<false>, JAXLSTM_FORWARD_BINDING);
 XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxlstmLstmBackward, Backward<false>, JAXLSTM_BACKWARD_BINDING);
 XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxlstmLstmForwardBatchMajor, Forward<true>, JAXLSTM_FORWARD_BINDING);
+XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxlstmLstmForwardTrain, ForwardTrain<false>, JAXLSTM_FORWARD_BINDING);
+XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxlstmLstmForwardTrainBatchMajor, ForwardTrain<true>,
+                              JAXLSTM_FORWARD_BINDING);
 XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxlstmLstmBackwardBatchMajor, Backward<true>,
                               JAXLSTM_BACKWARD_BINDING);

@@ -109,6 +109,22 @@ def test_wrong_shapes_are_named():
         onednn.onednn_lstm_batch_major(w_x, w_h, b, xs, h0, c0)  # xs is (T, B, X) here
 
 
+@pytest.mark.parametrize("copies", [3, 11])
+def test_gradients_under_vmap_match_the_xla_scan(copies):
+    """vmap runs every element's forward pass before any backward pass; the backward passes
+    find their own saved workspace by the inputs (3 copies), or rerun the forward pass once
+    more than the kernel keeps (8) were made (11 copies)."""
+    w_x, w_h, b, xs, h0, c0 = _inputs(4, 8, 3, 5)
+    stacked = jnp.stack([xs * (1.0 + 0.1 * k) for k in range(copies)])
+
+    def grads(layer):
+        return jax.jit(jax.vmap(lambda x: jax.grad(_loss(layer), argnums=(0, 1, 2, 3))(
+            w_x, w_h, b, x, h0, c0)))(stacked)
+
+    for got, want in zip(grads(onednn.onednn_lstm), grads(_xla)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-5)
+
+
 def test_vmap_over_sequences_of_batches():
     w_x, w_h, b, xs, h0, c0 = _inputs(4, 8, 3, 5)
     stacked = jnp.stack([xs, 2.0 * xs, -xs])
