@@ -3,9 +3,11 @@
 The kernel (jaxlstm/kernels/onednn_lstm.cc, built when the package is installed and
 linked against the `onednn-cpu-gomp` wheel) computes the same layer as `fused_lstm`:
 xs (T, B, X), h0 and c0 (B, H), w_x (X, 4H), w_h (H, 4H), b (4H,) -> hs (T, B, H),
-h_T, c_T, float32, gate blocks i, f, g, o. Its backward pass reruns the forward pass
-in training mode into memory it keeps (oneDNN's workspace) and then runs oneDNN's
-backward pass, so the residuals are the inputs alone. `fused_lstm` uses it on the CPU
+h_T, c_T, float32, gate blocks i, f, g, o. Its training forward pass keeps a copy of
+its inputs and oneDNN's workspace (every step's gates and states) in the kernel; the
+backward pass uses the workspace saved for inputs equal to its own, byte for byte, and
+reruns the forward pass when none is kept (more than 8 forward passes before their
+backward passes, e.g. under a wide `vmap`). `fused_lstm` uses it on the CPU
 for float32 layers with B >= 8 and no `lengths`; everything else, and every platform
 but the CPU, runs the XLA scan.
 

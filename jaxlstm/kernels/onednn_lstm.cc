@@ -13,14 +13,14 @@
 // into the primitive's packed layout on each call.
 //
 // Handlers (registered from jaxlstm/core/onednn.py):
-//   JaxlstmLstmForward   (xs, h0, c0, w_x, w_h, b) -> (hs, h_T, c_T)
-//   JaxlstmLstmBackward  (xs, h0, c0, w_x, w_h, b, d_hs, d_h_T, d_c_T)
-//                        -> (d_xs, d_h0, d_c0, d_w_x, d_w_h, d_b)
-//   JaxlstmLstm{Forward,Backward}BatchMajor, the same batch-major.
-// The backward pass reruns the forward pass in training mode into memory of its own
-// (oneDNN's workspace: every step's gates and states) and then runs oneDNN's backward
-// pass. Returning the workspace to XLA instead made it allocate and page-fault
-// 83 MB (S1) to 162 MB (S4) on every training step, which cost more than the rerun.
+//   JaxlstmLstmForward       (xs, h0, c0, w_x, w_h, b) -> (hs, h_T, c_T)
+//   JaxlstmLstmForwardTrain  the same, keeping the inputs and oneDNN's workspace (every
+//                            step's gates and states) for the backward pass (SavedForwards)
+//   JaxlstmLstmBackward      (xs, h0, c0, w_x, w_h, b, hs, h_T, c_T, d_hs, d_h_T, d_c_T)
+//                            -> (d_xs, d_h0, d_c0, d_w_x, d_w_h, d_b)
+//   JaxlstmLstm{Forward,ForwardTrain,Backward}BatchMajor, the same batch-major.
+// The workspace stays here instead of going to XLA as an output: XLA allocated and
+// page-faulted it (83 MB at S1, 162 MB at S4) on every training step.
 
 #include <cstdint>
 #include <cstring>
