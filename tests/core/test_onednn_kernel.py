@@ -125,6 +125,23 @@ def test_gradients_under_vmap_match_the_xla_scan(copies):
         np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-5)
 
 
+def test_gradients_accumulated_in_a_scan_match_the_xla_scan():
+    """Micro-batches in a lax.scan (as gradient accumulation runs them): every iteration's
+    forward and backward pass reuse the same buffers with new contents."""
+    w_x, w_h, b, xs, h0, c0 = _inputs(4, 8, 3, 5)
+    micro = jnp.stack([xs, -2.0 * xs, xs + 0.5])
+
+    def accumulated(layer):
+        def body(total, x):
+            g = jax.grad(_loss(layer), argnums=(0, 1, 2))(w_x, w_h, b, x, h0, c0)
+            return jax.tree.map(jnp.add, total, g), None
+        zeros = (jnp.zeros_like(w_x), jnp.zeros_like(w_h), jnp.zeros_like(b))
+        return jax.jit(lambda m: jax.lax.scan(body, zeros, m)[0])(micro)
+
+    for got, want in zip(accumulated(onednn.onednn_lstm), accumulated(_xla)):
+        np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-5)
+
+
 def test_vmap_over_sequences_of_batches():
     w_x, w_h, b, xs, h0, c0 = _inputs(4, 8, 3, 5)
     stacked = jnp.stack([xs, 2.0 * xs, -xs])
