@@ -17,13 +17,13 @@ i, f, g, o -- verified from their sources, see `copy_*` below).
 from __future__ import annotations
 
 import argparse
-import contextlib
 import functools
 import os
 import platform
 import statistics
 import sys
 import time
+from unittest import mock
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
@@ -73,47 +73,22 @@ def directions(layers, bidir):
 # ----------------------------------------------------------------------------- jaxlstm
 
 
-def jaxlstm_fwd(params, xs, bidir):
-    """Outputs (B, T, D·H) of the stack of layers over xs (B, T, X): the path the nn modules take."""
-    return J.stack(J.lstm_batch, params, xs, is_bidirectional=bidir)[1]
+def jaxlstm_fwd(params, xs, bidir, kernel=True):
+    """Outputs (B, T, D·H) of the stack of layers over xs (B, T, X): the path the nn modules take;
+    with kernel=False traced with JAXLSTM_KERNEL=xla, the XLA scan every platform runs."""
+    with mock.patch.dict(os.environ, {} if kernel else {"JAXLSTM_KERNEL": "xla"}):
+        return J.stack(J.lstm_batch, params, xs, is_bidirectional=bidir)[1]
 
 
-def make_jaxlstm(layers, xs, bidir):
+def make_jaxlstm(layers, xs, bidir, kernel=True):
     params = layers
-    fwd = functools.partial(jaxlstm_fwd, bidir=bidir)
+    fwd = functools.partial(jaxlstm_fwd, bidir=bidir, kernel=kernel)
 
     def loss(params, xs):
         return jnp.mean(fwd(params, xs) ** 2)
 
     f, g = jax.jit(fwd), jax.jit(jax.value_and_grad(loss))
     return (lambda: f(params, xs)), (lambda: g(params, xs)), jax.block_until_ready
-
-
-@contextlib.contextmanager
-def _xla_scan():
-    """jaxlstm's XLA scan instead of its oneDNN kernel for what is traced inside."""
-    before = os.environ.get("JAXLSTM_KERNEL")
-    os.environ["JAXLSTM_KERNEL"] = "xla"
-    try:
-        yield
-    finally:
-        if before is None:
-            del os.environ["JAXLSTM_KERNEL"]
-        else:
-            os.environ["JAXLSTM_KERNEL"] = before
-
-
-def make_jaxlstm_xla(layers, xs, bidir):
-    """jaxlstm with its kernel off: the pure-JAX path every platform runs."""
-    def fwd(params, xs):
-        with _xla_scan():
-            return jaxlstm_fwd(params, xs, bidir)
-
-    def loss(params, xs):
-        return jnp.mean(fwd(params, xs) ** 2)
-
-    f, g = jax.jit(fwd), jax.jit(jax.value_and_grad(loss))
-    return (lambda: f(layers, xs)), (lambda: g(layers, xs)), jax.block_until_ready
 
 
 # ----------------------------------------------------------------------------- flax nnx
@@ -274,7 +249,7 @@ def make_torch(layers, xs, bidir):
 
 MAKERS = {
     "jaxlstm": make_jaxlstm,
-    "jaxlstm-xla": make_jaxlstm_xla,
+    "jaxlstm-xla": functools.partial(make_jaxlstm, kernel=False),
     "flax": make_flax,
     "equinox": make_equinox,
     "keras": make_keras,

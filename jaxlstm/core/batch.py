@@ -4,8 +4,8 @@
 runs `fused_lstm` (on the CPU in float32 with B >= 8 and no lengths, oneDNN's LSTM
 primitive, `jaxlstm.core.onednn`; otherwise one scan over the whole batch with a
 hand-written backward pass that computes each weight gradient as one matmul over
-all B·T rows); every other variant and option runs `jax.vmap(lstm)`. `vmap_layer` batches any layer
-function (`rnn`, `gru`) the same way, so `stack` takes either kind.
+all B·T rows); every other variant and option runs `jax.vmap(lstm)`. `vmap_layer`
+batches any layer function (`rnn`, `gru`) the same way, so `stack` takes either kind.
 """
 
 from __future__ import annotations

@@ -125,25 +125,27 @@ def _load() -> tuple[Optional[ctypes.CDLL], str]:
     return _LIBRARY, _WHY_NOT
 
 
+IN_USE = "oneDNN kernel in use"
+
+
 def kernel_status() -> str:
-    """"oneDNN kernel in use" or why the XLA scan runs instead."""
+    """`IN_USE`, or why the XLA scan runs instead."""
     if os.environ.get("JAXLSTM_KERNEL") == "xla":
         return "XLA scan (JAXLSTM_KERNEL=xla)"
     if jax.default_backend() != "cpu":
         return f"XLA scan (default backend {jax.default_backend()}, the kernel is CPU-only)"
     lib, why = _load()
-    return "oneDNN kernel in use" if lib is not None else f"XLA scan ({why})"
+    return IN_USE if lib is not None else f"XLA scan ({why})"
 
 
 def runs_onednn(xs: jax.Array, w_x, w_h, b, h0, c0, valid, batch_axis: int = 1) -> bool:
     """Whether these arguments go to the kernel: float32, B = xs.shape[batch_axis] >= MIN_BATCH,
-    no `valid`, the CPU backend, the kernel loaded and not switched off."""
-    if (valid is not None or xs.shape[batch_axis] < MIN_BATCH
-            or os.environ.get("JAXLSTM_KERNEL") == "xla"):
+    no `valid`, and `kernel_status()` is `IN_USE`."""
+    if valid is not None or xs.shape[batch_axis] < MIN_BATCH:
         return False
     if any(a.dtype != jnp.float32 for a in (xs, w_x, w_h, b, h0, c0)):
         return False
-    return jax.default_backend() == "cpu" and _load()[0] is not None
+    return kernel_status() == IN_USE
 
 
 def _kernel_layer(batch_major: bool):

@@ -49,6 +49,9 @@ struct Shape {
   bool operator<(const Shape& o) const {
     return std::tie(T, B, X, H, batch_major) < std::tie(o.T, o.B, o.X, o.H, o.batch_major);
   }
+  bool operator==(const Shape& o) const {
+    return std::tie(T, B, X, H, batch_major) == std::tie(o.T, o.B, o.X, o.H, o.batch_major);
+  }
 };
 
 dnnl::engine& Engine() {
@@ -203,7 +206,7 @@ class SavedForwards {
     {
       std::lock_guard<std::mutex> lock(recycle_mutex_);
       for (auto it = free_.begin(); it != free_.end(); ++it) {
-        if (!((*it)->shape < s) && !(s < (*it)->shape)) {
+        if ((*it)->shape == s) {
           entry = std::move(*it);
           free_.erase(it);
           break;
@@ -238,8 +241,7 @@ class SavedForwards {
                                             const std::vector<ffi::Buffer<ffi::F32>*>& inputs) {
     std::lock_guard<std::mutex> lock(mutex_);
     for (auto it = saved_.begin(); it != saved_.end(); ++it) {
-      if ((*it)->shape < s || s < (*it)->shape) continue;
-      if (SameInputs((*it)->inputs, inputs)) {
+      if ((*it)->shape == s && SameInputs((*it)->inputs, inputs)) {
         auto entry = std::move(*it);
         saved_.erase(it);
         return entry;
@@ -295,8 +297,11 @@ ffi::ErrorOr<Shape> ShapeOf(const ffi::Buffer<ffi::F32>& xs, const ffi::Buffer<f
     return ffi::Unexpected(ShapeError("xs must be 3-D, w_x (X, 4H), w_h (H, 4H)"));
   Shape s = batch_major ? Shape{x[1], x[0], x[2], wh[0], true}
                         : Shape{x[0], x[1], x[2], wh[0], false};
-  if (wh[1] != 4 * s.H || wx[0] != s.X || wx[1] != 4 * s.H || b.element_count() != 4 * s.H ||
-      h0.element_count() != s.B * s.H || c0.element_count() != s.B * s.H)
+  auto count = [](const ffi::Buffer<ffi::F32>& a) {
+    return static_cast<int64_t>(a.element_count());
+  };
+  if (wh[1] != 4 * s.H || wx[0] != s.X || wx[1] != 4 * s.H || count(b) != 4 * s.H ||
+      count(h0) != s.B * s.H || count(c0) != s.B * s.H)
     return ffi::Unexpected(ShapeError("inconsistent shapes"));
   return s;
 }
@@ -341,43 +346,30 @@ ffi::Error Guarded(F run) {
 using F32 = ffi::Buffer<ffi::F32>;
 using OutF32 = ffi::ResultBuffer<ffi::F32>;
 
-template <bool kBatchMajor>
+// The forward pass; in training mode (kTrain) it also keeps the inputs and oneDNN's
+// workspace for the backward pass (SavedForwards).
+template <bool kBatchMajor, bool kTrain>
 ffi::Error Forward(F32 xs, F32 h0, F32 c0, F32 w_x, F32 w_h, F32 b, OutF32 hs, OutF32 h_T,
                    OutF32 c_T) {
   return Guarded([&]() -> ffi::Error {
     auto shape = ShapeOf(xs, h0, c0, w_x, w_h, b, kBatchMajor);
     if (shape.has_error()) return shape.error();
-    dnnl::stream stream(Engine());
-    BorrowedArenas arenas;
-    RunForward(PrimitivesFor(shape.value()), shape.value(), stream, arenas.get(),
-               xs.typed_data(),
-               h0.typed_data(), c0.typed_data(), w_x.typed_data(), w_h.typed_data(),
-               b.typed_data(), hs->typed_data(), h_T->typed_data(), c_T->typed_data(), nullptr);
-    stream.wait();
-    return ffi::Error::Success();
-  });
-}
-
-// The forward pass in training mode: as Forward, and it saves the inputs and workspace
-// for the backward pass (SavedForwards).
-template <bool kBatchMajor>
-ffi::Error ForwardTrain(F32 xs, F32 h0, F32 c0, F32 w_x, F32 w_h, F32 b, OutF32 hs, OutF32 h_T,
-                        OutF32 c_T) {
-  return Guarded([&]() -> ffi::Error {
-    auto shape = ShapeOf(xs, h0, c0, w_x, w_h, b, kBatchMajor);
-    if (shape.has_error()) return shape.error();
     const Shape& s = shape.value();
     Primitives& p = PrimitivesFor(s);
-    const auto& ws_desc = p.train_pd.workspace_desc();
-    auto entry = SavedForwards::Start(s, {&xs, &h0, &c0, &w_x, &w_h, &b}, ws_desc.get_size());
-    memory workspace(ws_desc, Engine(), entry->workspace.get());
+    std::unique_ptr<SavedForward> entry;
+    memory workspace;
+    if (kTrain) {
+      const auto& ws_desc = p.train_pd.workspace_desc();
+      entry = SavedForwards::Start(s, {&xs, &h0, &c0, &w_x, &w_h, &b}, ws_desc.get_size());
+      workspace = memory(ws_desc, Engine(), entry->workspace.get());
+    }
     dnnl::stream stream(Engine());
     BorrowedArenas arenas;
     RunForward(p, s, stream, arenas.get(), xs.typed_data(), h0.typed_data(), c0.typed_data(),
                w_x.typed_data(), w_h.typed_data(), b.typed_data(), hs->typed_data(),
-               h_T->typed_data(), c_T->typed_data(), &workspace);
+               h_T->typed_data(), c_T->typed_data(), kTrain ? &workspace : nullptr);
     stream.wait();
-    SavedForwards::Keep(std::move(entry));
+    if (kTrain) SavedForwards::Keep(std::move(entry));
     return ffi::Error::Success();
   });
 }
@@ -466,11 +458,14 @@ ffi::Error Backward(F32 xs, F32 h0, F32 c0, F32 w_x, F32 w_h, F32 b, F32 hs_in, 
       .Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>().Arg<F32>()                 \
       .Ret<F32>().Ret<F32>().Ret<F32>().Ret<F32>().Ret<F32>().Ret<F32>()
 
-XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxlstmLstmForward, Forward<false>, JAXLSTM_FORWARD_BINDING);
+XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxlstmLstmForward, (Forward<false, false>),
+                              JAXLSTM_FORWARD_BINDING);
+XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxlstmLstmForwardTrain, (Forward<false, true>),
+                              JAXLSTM_FORWARD_BINDING);
 XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxlstmLstmBackward, Backward<false>, JAXLSTM_BACKWARD_BINDING);
-XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxlstmLstmForwardBatchMajor, Forward<true>, JAXLSTM_FORWARD_BINDING);
-XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxlstmLstmForwardTrain, ForwardTrain<false>, JAXLSTM_FORWARD_BINDING);
-XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxlstmLstmForwardTrainBatchMajor, ForwardTrain<true>,
+XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxlstmLstmForwardBatchMajor, (Forward<true, false>),
+                              JAXLSTM_FORWARD_BINDING);
+XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxlstmLstmForwardTrainBatchMajor, (Forward<true, true>),
                               JAXLSTM_FORWARD_BINDING);
 XLA_FFI_DEFINE_HANDLER_SYMBOL(JaxlstmLstmBackwardBatchMajor, Backward<true>,
                               JAXLSTM_BACKWARD_BINDING);
