@@ -1,0 +1,82 @@
+"""The cell interface: what one cell family provides, and the table of families.
+
+A *cell family* (the LSTM with its variants, the Elman RNN, the GRU, sLSTM, mLSTM,
+minLSTM, minGRU) is one module that defines
+
+- a spec: a frozen dataclass registered with `register_spec` (hashable, so it can be a
+  static argument of `jit`, and a pytree without leaves, so plain `jax.jit(layer)(params,
+  xs, spec=spec)` works);
+- a parameter pytree and `init(key, input_size, hidden_size, spec, *, dtype) -> params`;
+- `step(params, state, x, spec) -> (state, out)`: one time step, x (..., X), the same
+  argument order as a `lax.scan` body;
+- `zero_state(params, spec, batch_shape=()) -> state`;
+- `param_count(spec, input_size, hidden_size) -> int`;
+- `layer(params, xs (T, X), state0=None, *, spec, lengths, reverse, ...) -> (final, hs)`:
+  the family's public function over one sequence;
+
+and registers a `CellFamily` naming them in `FAMILIES`. The config schema, the NNX
+modules and the interop read this table instead of repeating each family's fields.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import Any, Callable
+
+import jax
+
+
+@dataclasses.dataclass(frozen=True)
+class CellFamily:
+    """One cell family's functions (see the module docstring for their signatures).
+
+    Attributes:
+      name: the family's name in configs and `FAMILIES` ("lstm", "gru", "slstm", ...).
+      spec_type: its spec dataclass; `spec_type()` is the default cell.
+      init, step, zero_state, param_count, layer: as in the module docstring.
+      output_size: `output_size(params, spec) -> int`, the feature size of `hs`.
+    """
+
+    name: str
+    spec_type: type
+    init: Callable[..., Any]
+    step: Callable[..., Any]
+    zero_state: Callable[..., Any]
+    param_count: Callable[..., int]
+    layer: Callable[..., Any]
+    output_size: Callable[..., int]
+
+
+FAMILIES: dict[str, CellFamily] = {}
+
+
+def register_family(family: CellFamily) -> CellFamily:
+    """Add `family` to `FAMILIES` under its name (a second family of that name is an error)."""
+    if family.name in FAMILIES and FAMILIES[family.name] is not family:
+        raise ValueError(f"a cell family named {family.name!r} is already registered")
+    FAMILIES[family.name] = family
+    return family
+
+
+def get_family(name: str) -> CellFamily:
+    """The registered family called `name`; ValueError naming the known ones otherwise."""
+    if name not in FAMILIES:
+        raise ValueError(f"cell must be one of {sorted(FAMILIES)}, got {name!r}")
+    return FAMILIES[name]
+
+
+def family_of(spec) -> CellFamily:
+    """The registered family whose spec type `spec` is an instance of."""
+    for family in FAMILIES.values():
+        if isinstance(spec, family.spec_type):
+            return family
+    raise TypeError(f"spec must be the spec of a registered cell family "
+                    f"({sorted(FAMILIES)}), got {type(spec).__name__}")
+
+
+def register_spec(cls: type) -> type:
+    """Class decorator: `cls` (a frozen dataclass) becomes a pytree with no leaves whose
+    value is carried as static data, so a spec passes through `jax.jit` (and `vmap`,
+    `grad`) as an ordinary argument and recompiles only when it changes."""
+    jax.tree_util.register_static(cls)
+    return cls
