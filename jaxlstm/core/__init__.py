@@ -6,7 +6,9 @@ here composes with `jit`, `vmap`, `grad` and `scan` in any JAX code.
 
 from jaxlstm.core.batch import lstm_batch, vmap_layer
 from jaxlstm.core.cell import GateTrace, cell_step
-from jaxlstm.core.fused import fused_lstm
+from jaxlstm.core.backends.onednn import kernel_status
+from jaxlstm.core.dispatch import BACKENDS, Choice, explain
+from jaxlstm.core.family import FAMILIES, CellFamily, family_of, get_family, register_family
 from jaxlstm.core.gates import (
     block_preactivation,
     candidate,
@@ -26,16 +28,17 @@ from jaxlstm.core.params import (
     zero_state,
 )
 from jaxlstm.core.rnn import RNNParams, init_rnn, rnn, rnn_step
-from jaxlstm.core.scan import lstm, scan_cell, valid_prefix_reversal
+from jaxlstm.core.lstm import lstm
+from jaxlstm.core.scan import scan_cell, valid_prefix_reversal
 from jaxlstm.core.spec import ACTIVATIONS, VARIANTS, CellSpec
 from jaxlstm.core.validation import check_finite
 from jaxlstm.core.stack import bidirectional, init_lstm_stack, lstm_stack, stack
 
 __all__ = [
-    "ACTIVATIONS", "VARIANTS", "CellSpec", "GateTrace", "GRUParams", "LSTMParams", "LSTMState",
-    "RNNParams", "bidirectional", "block_preactivation", "check_finite", "candidate", "cell_step",
-    "forget_gate", "fused_lstm", "gru", "gru_step", "hidden_size_of", "init_gru", "init_lstm",
-    "init_lstm_stack", "init_rnn", "input_gate", "lstm", "lstm_batch", "lstm_stack", "output_gate",
-    "param_count", "param_shapes", "preactivations", "rnn", "rnn_step", "scan_cell", "stack",
+    "ACTIVATIONS", "BACKENDS", "CellFamily", "CellSpec", "Choice", "FAMILIES", "VARIANTS", "GateTrace", "GRUParams", "LSTMParams", "LSTMState",
+    "RNNParams", "bidirectional", "block_preactivation", "check_finite", "candidate", "cell_step", "explain", "family_of",
+    "forget_gate", "get_family", "gru", "gru_step", "hidden_size_of", "init_gru", "init_lstm",
+    "init_lstm_stack", "init_rnn", "input_gate", "kernel_status", "lstm", "lstm_batch", "lstm_stack", "output_gate",
+    "param_count", "param_shapes", "preactivations", "register_family", "rnn", "rnn_step", "scan_cell", "stack",
     "valid_prefix_reversal", "vmap_layer", "zero_state",
 ]

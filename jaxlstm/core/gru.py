@@ -11,6 +11,8 @@ Shapes: w_x (X, 3H), w_h (H, 3H), b_x (3H,), b_h (3H,), blocks r, z, n. With a
 
 from __future__ import annotations
 
+import dataclasses
+
 from typing import NamedTuple, Optional
 
 import jax
@@ -18,6 +20,7 @@ import jax.numpy as jnp
 
 from jaxlstm.core.cell import to_compute_dtype
 from jaxlstm.core.rnn import scan_vector_state
+from jaxlstm.core.family import CellFamily, register_family, register_spec
 from jaxlstm.core.validation import check_float, check_last_dim, check_same_batch
 
 
@@ -70,7 +73,32 @@ def gru(
     unroll: int = 1,
     remat: int | bool = False,
     compute_dtype: Optional[jnp.dtype] = None,
+    spec: Optional["GRUSpec"] = None,
 ):
-    """Run a GRU over xs (T, X); returns (h_final (H,), hs (T, H)). See `lstm`."""
+    """Run a GRU over xs (T, X); returns (h_final (H,), hs (T, H)). See `lstm`.
+
+    `spec` (GRUSpec(), which has no options) is accepted for the cell-family interface."""
     return scan_vector_state(gru_step, params, xs, h0, lengths=lengths, reverse=reverse,
                              unroll=unroll, remat=remat, compute_dtype=compute_dtype)
+
+
+@register_spec
+@dataclasses.dataclass(frozen=True)
+class GRUSpec:
+    """The GRU cell has no variants; its spec exists for the cell-family interface."""
+
+
+def _gru_param_count(spec: GRUSpec, input_size: int, hidden_size: int) -> int:
+    """3·H·(X + H + 2) (w_x, w_h, b_x, b_h)."""
+    return 3 * hidden_size * (input_size + hidden_size + 2)
+
+
+GRU_FAMILY = register_family(CellFamily(
+    name="gru", spec_type=GRUSpec,
+    init=lambda key, input_size, hidden_size, spec=GRUSpec(), **kw: init_gru(
+        key, input_size, hidden_size, **kw),
+    step=lambda params, h, x, spec=GRUSpec(): gru_step(params, h, x),
+    zero_state=lambda params, spec=GRUSpec(), batch_shape=(): jnp.zeros(
+        tuple(batch_shape) + (params.w_h.shape[0],), params.w_x.dtype),
+    param_count=_gru_param_count, layer=gru,
+    output_size=lambda params, spec=GRUSpec(): params.w_h.shape[0]))

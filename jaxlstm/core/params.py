@@ -108,11 +108,12 @@ def init_lstm(
     )
 
 
-def zero_state(params: LSTMParams, batch_shape: tuple[int, ...] = ()) -> LSTMState:
-    """The all-zeros `LSTMState` for `params`, with leading `batch_shape`."""
+def zero_state(params: LSTMParams, batch_shape: tuple[int, ...] = (), dtype=None) -> LSTMState:
+    """The all-zeros `LSTMState` for `params`, with leading `batch_shape`, in `dtype`
+    (default: the parameters' dtype)."""
     hidden = hidden_size_of(params)
     out = params.w_proj.shape[1] if params.w_proj is not None else hidden
-    dtype = params.w_x.dtype
+    dtype = params.w_x.dtype if dtype is None else dtype
     return LSTMState(
         h=jnp.zeros(batch_shape + (out,), dtype), c=jnp.zeros(batch_shape + (hidden,), dtype)
     )

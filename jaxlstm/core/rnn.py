@@ -8,6 +8,8 @@ the matmuls run in it and the state stays in its own dtype (see `jaxlstm.core.ce
 
 from __future__ import annotations
 
+import dataclasses
+
 import functools
 from typing import NamedTuple, Optional
 
@@ -16,6 +18,7 @@ import jax.numpy as jnp
 
 from jaxlstm.core.cell import check_compute_dtype, to_compute_dtype
 from jaxlstm.core.scan import check_sequence, scan_cell
+from jaxlstm.core.family import CellFamily, register_family, register_spec
 from jaxlstm.core.validation import check_float, check_last_dim, check_same_batch, check_state_tree
 
 
@@ -59,10 +62,14 @@ def scan_vector_state(step, params, xs, h0=None, *, compute_dtype=None, **kwargs
     kwargs go to `scan_cell` (lengths, reverse, unroll, remat); `compute_dtype` to `step`.
     """
     check_sequence(xs, params.w_x.shape[0], kwargs.get("lengths"))
-    default = jnp.zeros((params.w_h.shape[0],), params.w_x.dtype)
+    dtype = jnp.result_type(*params, xs)  # the promotion rule of `lstm`
+    default = jnp.zeros((params.w_h.shape[0],), dtype)
     if h0 is None:
         h0 = default
     check_state_tree("h0", h0, default)
+    check_float("h0", h0)
+    params = jax.tree.map(lambda a: a.astype(dtype), params)
+    xs, h0 = xs.astype(dtype), h0.astype(dtype)
     compute_dtype = check_compute_dtype(compute_dtype)
     if compute_dtype is not None:
         step = functools.partial(step, compute_dtype=compute_dtype)
@@ -79,7 +86,32 @@ def rnn(
     unroll: int = 1,
     remat: int | bool = False,
     compute_dtype: Optional[jnp.dtype] = None,
+    spec: Optional["RNNSpec"] = None,
 ):
-    """Run an Elman RNN over xs (T, X); returns (h_final (H,), hs (T, H)). See `lstm`."""
+    """Run an Elman RNN over xs (T, X); returns (h_final (H,), hs (T, H)). See `lstm`.
+
+    `spec` (RNNSpec(), which has no options) is accepted for the cell-family interface."""
     return scan_vector_state(rnn_step, params, xs, h0, lengths=lengths, reverse=reverse,
                              unroll=unroll, remat=remat, compute_dtype=compute_dtype)
+
+
+@register_spec
+@dataclasses.dataclass(frozen=True)
+class RNNSpec:
+    """The RNN cell has no variants; its spec exists for the cell-family interface."""
+
+
+def _rnn_param_count(spec: RNNSpec, input_size: int, hidden_size: int) -> int:
+    """1·H·(X + H + 1) (w_x, w_h, b)."""
+    return 1 * hidden_size * (input_size + hidden_size + 1)
+
+
+RNN_FAMILY = register_family(CellFamily(
+    name="rnn", spec_type=RNNSpec,
+    init=lambda key, input_size, hidden_size, spec=RNNSpec(), **kw: init_rnn(
+        key, input_size, hidden_size, **kw),
+    step=lambda params, h, x, spec=RNNSpec(): rnn_step(params, h, x),
+    zero_state=lambda params, spec=RNNSpec(), batch_shape=(): jnp.zeros(
+        tuple(batch_shape) + (params.w_h.shape[0],), params.w_x.dtype),
+    param_count=_rnn_param_count, layer=rnn,
+    output_size=lambda params, spec=RNNSpec(): params.w_h.shape[0]))

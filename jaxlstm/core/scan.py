@@ -1,12 +1,12 @@
-"""Running a recurrent cell over time with `lax.scan` (the Theano `scan` of seed 001).
+"""The driver: running a recurrent cell over time with `lax.scan` (the Theano `scan` of
+seed 001).
 
-`scan_cell` is the one driver every cell (LSTM, Elman RNN, GRU) goes through, so
-masking, reversal and unrolling are written once. `lstm` is the LSTM on top of it.
+`scan_cell` is the one driver every cell family's reference path goes through, so
+lengths, masking, reversal, unrolling and rematerialisation are written once.
 """
 
 from __future__ import annotations
 
-import functools
 from typing import Any, Callable, Optional
 
 import jax
@@ -14,10 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxlstm.core.cell import cell_step, check_compute_dtype
-from jaxlstm.core.params import LSTMParams, LSTMState, zero_state
-from jaxlstm.core.spec import CellSpec
-from jaxlstm.core.validation import check_float, check_lengths, check_rank, check_state_tree
+from jaxlstm.core.validation import check_float, check_lengths, check_rank
 
 Step = Callable[[Any, Any, jax.Array], tuple[Any, Any]]
 
@@ -152,52 +149,3 @@ def check_sequence(xs, input_size: int, lengths) -> None:
         )
     if lengths is not None:
         check_lengths(lengths, xs.shape[0])
-
-
-def lstm(
-    params: LSTMParams,
-    xs: jax.Array,
-    state0: Optional[LSTMState] = None,
-    *,
-    spec: CellSpec = CellSpec(),
-    lengths: Optional[jax.Array] = None,
-    reverse: bool = False,
-    unroll: int = 1,
-    remat: int | bool = False,
-    return_gates: bool = False,
-    compute_dtype: Optional[jnp.dtype] = None,
-):
-    """Run an LSTM layer over one sequence.
-
-    Args:
-      params: `LSTMParams` of the layer.
-      xs: (T, X) inputs. Batch with `jax.vmap(lstm, in_axes=(None, 0, ...))`.
-      state0: initial `LSTMState(h (R,), c (H,))`; zeros when None.
-      spec: the `CellSpec` variant (static under `jit`).
-      lengths: scalar int, the number of valid steps (see `scan_cell`).
-      reverse: run backwards in time (over the valid prefix only).
-      unroll: steps per scan iteration (`lax.scan`'s `unroll`).
-      remat: 0/False none, 1/True every step, k > 1 checkpoint every k steps
-        (less memory in the backward pass; see `scan_cell`).
-      return_gates: emit `(h, GateTrace)` per step instead of h.
-      compute_dtype: run the matmuls in this dtype (e.g. jnp.bfloat16) with the
-        state and the parameters in theirs (see `cell_step`); None: no casts.
-
-    Returns:
-      `(final_state, hs)` with hs: (T, R) (zeros at padded steps).
-    """
-    check_sequence(xs, params.w_x.shape[0], lengths)
-    default = zero_state(params)
-    if state0 is None:
-        state0 = default
-    else:
-        check_state_tree("state0", state0, default)
-    step = functools.partial(_lstm_step, spec=spec, return_gates=return_gates,
-                             compute_dtype=check_compute_dtype(compute_dtype))
-    return scan_cell(
-        step, params, xs, state0, lengths=lengths, reverse=reverse, unroll=unroll, remat=remat
-    )
-
-
-def _lstm_step(params, state, x, *, spec, return_gates, compute_dtype):
-    return cell_step(params, state, x, spec, return_gates=return_gates, compute_dtype=compute_dtype)

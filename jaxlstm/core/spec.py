@@ -8,6 +8,8 @@ bias used at initialisation; everything the cell computes follows from it.
 from __future__ import annotations
 
 import dataclasses
+import math
+import numbers
 from typing import Callable
 
 import jax
@@ -66,6 +68,12 @@ class CellSpec:
     forget_bias: float = 1.0
 
     def __post_init__(self):
+        if not isinstance(self.peepholes, bool):
+            raise TypeError(f"CellSpec.peepholes must be a bool, got {self.peepholes!r}")
+        if (isinstance(self.forget_bias, bool) or not isinstance(self.forget_bias, numbers.Real)
+                or not math.isfinite(self.forget_bias)):
+            raise ValueError(f"CellSpec.forget_bias must be a finite real number, got "
+                             f"{self.forget_bias!r}")
         if self.variant not in GATE_BLOCKS:
             raise ValueError(
                 f"CellSpec.variant must be one of {list(VARIANTS)}, got {self.variant!r}"

@@ -16,7 +16,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxlstm.core.params import init_lstm
-from jaxlstm.core.scan import lstm
+from jaxlstm.core.lstm import lstm
 from jaxlstm.core.spec import CellSpec
 
 Layer = Callable[..., tuple[Any, jax.Array]]

@@ -37,15 +37,25 @@ def check_last_dim(name: str, x, expected: int, what: str) -> None:
         )
 
 
-def check_step_inputs(params, state, x, spec) -> None:
-    """Check an LSTM step's parameters against `spec`, and `state` and `x` against both."""
-    from jaxlstm.core.params import hidden_size_of, param_shapes
+def check_params(params, spec) -> None:
+    """`params` must be `LSTMParams` of floating arrays whose shapes fit `spec`."""
+    from jaxlstm.core.params import LSTMParams, hidden_size_of, param_shapes
 
-    check_float("x", x)
+    if not isinstance(params, LSTMParams):
+        raise TypeError(f"params must be LSTMParams (see init_lstm), got {type(params).__name__}")
+    for field in ("w_x", "w_h", "b"):
+        check_float(f"params.{field}", getattr(params, field))
+    if jnp.ndim(params.w_x) != 2 or jnp.ndim(params.w_h) != 2:
+        raise ValueError(f"params.w_x and params.w_h must be matrices, got shapes "
+                         f"{jnp.shape(params.w_x)} and {jnp.shape(params.w_h)}")
     input_size = params.w_x.shape[0]
     hidden = hidden_size_of(params)
     proj = params.w_proj.shape[1] if params.w_proj is not None else None
-    expected = param_shapes(spec, input_size, hidden, proj)
+    if hidden == 0 or proj == 0:
+        raise ValueError(f"params must have hidden_size > 0 (and proj_size > 0), got "
+                         f"w_h of shape {tuple(params.w_h.shape)}")
+    expected = param_shapes(spec, max(input_size, 1), hidden, proj)._replace(
+        w_x=(input_size, spec.num_blocks * hidden))
     for field, want in zip(params._fields, expected):
         leaf = getattr(params, field)
         got = None if leaf is None else tuple(leaf.shape)
@@ -56,10 +66,23 @@ def check_step_inputs(params, state, x, spec) -> None:
                 f"hidden_size={hidden} expects {want}; were the parameters made "
                 f"for another variant?"
             )
+
+
+def check_step_inputs(params, state, x, spec) -> None:
+    """Check an LSTM step's parameters against `spec`, and `state` and `x` against both."""
+    from jaxlstm.core.params import hidden_size_of
+
+    check_float("x", x)
+    check_params(params, spec)
+    input_size = params.w_x.shape[0]
+    hidden = hidden_size_of(params)
+    proj = params.w_proj.shape[1] if params.w_proj is not None else None
     check_last_dim("x", x, input_size, "input_size")
     out = proj or hidden
     check_last_dim("state.h", state.h, out, "proj_size" if proj else "hidden_size")
     check_last_dim("state.c", state.c, hidden, "hidden_size")
+    check_float("state.h", state.h)
+    check_float("state.c", state.c)
     check_same_batch(x=x, **{"state.h": state.h, "state.c": state.c})
 
 

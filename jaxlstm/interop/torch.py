@@ -63,12 +63,38 @@ def from_torch_lstm(state_dict: Mapping[str, Any], dtype=jnp.float32) -> list:
         state_dict = state_dict.state_dict()
     layout = torch_lstm_layout(state_dict)
 
+    def get(name: str, k: int, suffix: str) -> np.ndarray:
+        key = f"{name}_l{k}{suffix}"
+        if key not in state_dict:
+            raise KeyError(f"state_dict is missing {key!r} (a {layout['num_layers']}-layer"
+                           f"{' bidirectional' if layout['bidirectional'] else ''} nn.LSTM "
+                           f"has it)")
+        return _numpy(state_dict[key])
+
+    def check(key: str, value: np.ndarray, want: tuple) -> None:
+        if value.shape != want:
+            raise ValueError(f"state_dict[{key!r}] must have shape {want}, got {value.shape}")
+
     def layer(k: int, suffix: str) -> LSTMParams:
-        get = lambda name: _numpy(state_dict[f"{name}_l{k}{suffix}"])
-        w_ih, w_hh = get("weight_ih"), get("weight_hh")
-        bias = get("bias_ih") + get("bias_hh") if layout["bias"] else np.zeros(w_ih.shape[0])
-        w_proj = get("weight_hr").T if layout["proj_size"] else None
-        cast = lambda a: None if a is None else jnp.asarray(a, dtype)
+        w_ih, w_hh = get("weight_ih", k, suffix), get("weight_hh", k, suffix)
+        if w_ih.ndim != 2 or w_ih.shape[0] % 4:
+            raise ValueError(f"state_dict['weight_ih_l{k}{suffix}'] must have shape (4H, X), "
+                             f"got {w_ih.shape}")
+        gates = w_ih.shape[0]
+        out = layout["proj_size"] or gates // 4
+        check(f"weight_hh_l{k}{suffix}", w_hh, (gates, out))
+        if layout["bias"]:
+            b_ih, b_hh = get("bias_ih", k, suffix), get("bias_hh", k, suffix)
+            check(f"bias_ih_l{k}{suffix}", b_ih, (gates,))
+            check(f"bias_hh_l{k}{suffix}", b_hh, (gates,))
+            bias = b_ih + b_hh
+        else:
+            bias = np.zeros(gates)
+        w_proj = None
+        if layout["proj_size"]:
+            w_proj = get("weight_hr", k, suffix).T
+            check(f"weight_hr_l{k}{suffix}", w_proj.T, (out, gates // 4))
+        cast = lambda a: None if a is None else jnp.asarray(a, dtype)  # noqa: E731
         return LSTMParams(cast(w_ih.T), cast(w_hh.T), cast(bias), None, cast(w_proj))
 
     if layout["bidirectional"]:

@@ -1,1 +1,1 @@
-"""Compiled kernels: onednn_lstm.cc (oneDNN LSTM behind XLA FFI), loaded by jaxlstm.core.onednn."""
+"""Compiled kernels: onednn_lstm.cc (oneDNN LSTM behind XLA FFI), loaded by jaxlstm.core.backends.onednn."""

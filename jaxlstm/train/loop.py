@@ -219,7 +219,7 @@ def _versions() -> dict:
     import flax
     import optax as _optax
 
-    from jaxlstm.core.onednn import kernel_status
+    from jaxlstm.core.backends.onednn import kernel_status
 
     return {"python": sys.version.split()[0], "jax": jax.__version__, "flax": flax.__version__,
             "optax": _optax.__version__, "platform": platform.platform(),

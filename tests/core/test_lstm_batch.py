@@ -1,7 +1,8 @@
-"""`lstm_batch` and its fused kernel against `jax.vmap(lstm)` and JAX's own autodiff of the scan.
+"""`lstm_batch` (= `jax.vmap(lstm)`, the fused backends) against JAX's own autodiff of the scan.
 
-The reference gradients come from differentiating the plain scan (`lstm` under
-`vmap`), which shares nothing with `fused_lstm`'s hand-written backward pass;
+The reference gradients come from differentiating the plain scan (`lstm(...,
+backend="reference")` under `vmap`), which shares nothing with the fused backends'
+hand-written backward passes;
 `check_grads` adds finite differences, and `tests/nn` checks the modules (which
 run `lstm_batch`) against `torch.nn.LSTM`.
 """
@@ -15,7 +16,8 @@ import pytest
 from jax.test_util import check_grads
 
 import jaxlstm as J
-from jaxlstm.core.fused import layout_for, runs_fused
+from jaxlstm.core.backends.xla_fused import layout_for
+from jaxlstm.core.dispatch import standard_cell_reason
 
 B, T, X, H = 3, 7, 4, 5
 LENGTHS = (7, 3, 0)
@@ -37,7 +39,7 @@ def _loss(layer, params, xs, state0, **kwargs):
     return jnp.sum(jnp.sin(hs)) + jnp.sum(final.h ** 2) + jnp.sum(jnp.cos(final.c))
 
 
-reference = J.vmap_layer(J.lstm)
+reference = J.vmap_layer(functools.partial(J.lstm, backend="reference"))
 
 
 def _outputs_and_gradients(layer, params, xs, state0, **kwargs):
@@ -121,13 +123,14 @@ def test_other_variants_and_options_run_vmap_of_lstm(case):
     jax.tree.map(lambda a, b: np.testing.assert_array_equal(a, b), got, want)
 
 
-def test_runs_fused_only_for_the_standard_cell():
+def test_fused_backends_only_for_the_standard_cell():
     params, _, _ = _setup(jnp.float32)
-    assert runs_fused(J.CellSpec(forget_bias=3.0), params)
-    assert not runs_fused(J.CellSpec(peepholes=True), params)
-    assert not runs_fused(J.CellSpec(cell_activation="identity"), params)
+    assert standard_cell_reason(J.CellSpec(forget_bias=3.0), params) is None
+    assert "not the standard cell" in standard_cell_reason(J.CellSpec(peepholes=True), params)
+    assert "not the standard cell" in standard_cell_reason(
+        J.CellSpec(cell_activation="identity"), params)
     proj_params, _, _ = _setup(jnp.float32, proj=2)
-    assert not runs_fused(J.CellSpec(), proj_params)
+    assert "projection" in standard_cell_reason(J.CellSpec(), proj_params)
 
 
 def test_vmap_over_an_ensemble_of_weights_gives_each_members_gradient():
@@ -141,10 +144,13 @@ def test_vmap_over_an_ensemble_of_weights_gives_each_members_gradient():
                      got, jax.grad(loss)(member))
 
 
-def test_forward_mode_is_not_defined_on_the_fused_path():
+def test_forward_mode_is_not_defined_on_the_fused_path_but_on_the_reference():
     params, xs, _ = _setup(jnp.float32)
     with pytest.raises(TypeError, match="forward-mode"):
         jax.jvp(lambda x: J.lstm_batch(params, x)[1], (xs,), (xs,))
+    _, tangent = jax.jvp(lambda x: J.lstm_batch(params, x, backend="reference")[1], (xs,), (xs,))
+    _, want = jax.linearize(lambda x: reference(params, x)[1], xs)
+    np.testing.assert_allclose(tangent, want(xs), atol=1e-6)
 
 
 @pytest.mark.parametrize("call, match", [

@@ -1,6 +1,5 @@
-"""The oneDNN LSTM kernel (jaxlstm.core.onednn) against torch.nn.LSTM with copied
-weights and against the XLA scan's gradients, in float32; and when `fused_lstm`
-hands a layer to it.
+"""The oneDNN LSTM kernel (jaxlstm.core.backends.onednn) against torch.nn.LSTM with copied
+weights, and `jax.vmap(lstm)` on it against the reference scan under every transformation.
 
 On Linux x86_64 the kernel is built by the package install, so none of this is
 skipped there (CI); elsewhere `kernel_status()` says why it is absent.
@@ -17,180 +16,199 @@ import numpy as np
 import pytest
 
 import jaxlstm as J
-from jaxlstm.core import onednn
-from jaxlstm.core.fused import fused_lstm, xla_fused_lstm
+from jaxlstm.core import dispatch
+from jaxlstm.core.backends import onednn
 from jaxlstm.interop import from_torch_lstm
 
 torch = pytest.importorskip("torch")
 
 LINUX_X86 = platform.system() == "Linux" and platform.machine() == "x86_64"
-if not LINUX_X86 and onednn.kernel_status() != "oneDNN kernel in use":
+if not LINUX_X86 and onednn.kernel_status() != onednn.IN_USE:
     pytest.skip(f"no oneDNN kernel here: {onednn.kernel_status()}", allow_module_level=True)
+
+H = dispatch.MIN_HIDDEN  # the smallest hidden size dispatched to the kernel
 
 
 def test_kernel_is_built_and_loaded():
-    assert onednn.kernel_status() == "oneDNN kernel in use"
+    assert onednn.kernel_status() == onednn.IN_USE
 
 
-def _inputs(T, B, X, H, seed=0):
-    k = jax.random.split(jax.random.PRNGKey(seed), 6)
-    return (0.3 * jax.random.normal(k[0], (X, 4 * H)), 0.3 * jax.random.normal(k[1], (H, 4 * H)),
-            0.3 * jax.random.normal(k[2], (4 * H,)), jax.random.normal(k[3], (T, B, X)),
-            0.5 * jax.random.normal(k[4], (B, H)), 0.5 * jax.random.normal(k[5], (B, H)))
-
-
-def _loss(layer):
-    """A loss that weights hs, h_T and c_T differently, so every cotangent matters."""
-    def loss(w_x, w_h, b, xs, h0, c0):
-        hs, h, c = layer(w_x, w_h, b, xs, h0, c0)
-        return jnp.sum(jnp.sin(hs)) + 0.3 * jnp.sum(h) + jnp.sum(c ** 2)
-    return loss
-
-
-def _xla(w_x, w_h, b, xs, h0, c0):
-    return xla_fused_lstm(w_x, w_h, b, xs, h0, c0, None, 1)
-
-
-@pytest.mark.parametrize("batch_major", [False, True])
-@pytest.mark.parametrize("T, B, X, H",
-                         [(1, 8, 3, 4), (9, 8, 5, 6), (17, 12, 16, 33), (6, 32, 64, 64)])
-def test_forward_and_gradients_match_torch(T, B, X, H, batch_major):
-    torch.manual_seed(T)
-    module = torch.nn.LSTM(X, H, batch_first=batch_major)  # float32, gate order i, f, g, o
-    layer = from_torch_lstm(module.state_dict(), dtype=jnp.float32)[0]
-    kernel = onednn.onednn_lstm_batch_major if batch_major else onednn.onednn_lstm
-    rng = np.random.default_rng(T)
+def _torch_case(T, B, X, Hd, batch_major, seed):
+    torch.manual_seed(seed)
+    module = torch.nn.LSTM(X, Hd, batch_first=batch_major)  # float32, gate order i, f, g, o
+    rng = np.random.default_rng(seed)
     xs = rng.normal(size=(B, T, X) if batch_major else (T, B, X)).astype(np.float32)
-    h0 = (0.5 * rng.normal(size=(B, H))).astype(np.float32)
-    c0 = rng.normal(size=(B, H)).astype(np.float32)
-
+    h0 = (0.5 * rng.normal(size=(B, Hd))).astype(np.float32)
+    c0 = rng.normal(size=(B, Hd)).astype(np.float32)
     x_t, h_t, c_t = (torch.tensor(a, requires_grad=True) for a in (xs, h0, c0))
     hs_t, (hT_t, cT_t) = module(x_t, (h_t[None], c_t[None]))
     (torch.sin(hs_t).sum() + 0.3 * hT_t.sum() + (cT_t ** 2).sum()).backward()
+    return module, (xs, h0, c0), (x_t, h_t, c_t), (hs_t, hT_t, cT_t)
 
-    args = (layer.w_x, layer.w_h, layer.b, jnp.asarray(xs), jnp.asarray(h0), jnp.asarray(c0))
-    hs, h, c = kernel(*args)
-    np.testing.assert_allclose(hs, hs_t.detach().numpy(), atol=2e-6)
-    np.testing.assert_allclose(h, hT_t[0].detach().numpy(), atol=2e-6)
-    np.testing.assert_allclose(c, cT_t[0].detach().numpy(), atol=2e-6)
 
-    d_w_x, d_w_h, d_b, d_xs, d_h0, d_c0 = jax.jit(jax.grad(_loss(kernel), argnums=range(6)))(*args)
+def _check_grads_match_torch(grads, module, inputs_t):
+    d_w_x, d_w_h, d_b, d_xs, d_h0, d_c0 = grads
+    x_t, h_t, c_t = inputs_t
     np.testing.assert_allclose(d_xs, x_t.grad.numpy(), atol=2e-5)
     np.testing.assert_allclose(d_h0, h_t.grad.numpy(), atol=2e-5)
     np.testing.assert_allclose(d_c0, c_t.grad.numpy(), atol=2e-5)
     # torch's weight_ih_l0 (4H, X) is w_xᵀ; its two biases share the one gradient of b.
-    np.testing.assert_allclose(d_w_x, module.weight_ih_l0.grad.numpy().T, atol=5e-5)
-    np.testing.assert_allclose(d_w_h, module.weight_hh_l0.grad.numpy().T, atol=5e-5)
-    np.testing.assert_allclose(d_b, module.bias_ih_l0.grad.numpy(), atol=5e-5)
+    np.testing.assert_allclose(d_w_x, module.weight_ih_l0.grad.numpy().T, atol=1e-4)
+    np.testing.assert_allclose(d_w_h, module.weight_hh_l0.grad.numpy().T, atol=1e-4)
+    np.testing.assert_allclose(d_b, module.bias_ih_l0.grad.numpy(), atol=1e-4)
 
 
-def _xla_batch_major(w_x, w_h, b, xs, h0, c0):
-    hs, h, c = _xla(w_x, w_h, b, jnp.swapaxes(xs, 0, 1), h0, c0)
-    return jnp.swapaxes(hs, 0, 1), h, c
+@pytest.mark.parametrize("batch_major", [False, True])
+@pytest.mark.parametrize("T, B, X, Hd", [(1, 8, 3, 4), (9, 8, 5, 6), (17, 12, 16, 33)])
+def test_raw_kernel_forward_and_backward_match_torch(T, B, X, Hd, batch_major):
+    """The FFI calls themselves, at any size (the dispatch sends only H >= MIN_HIDDEN)."""
+    module, (xs, h0, c0), inputs_t, (hs_t, hT_t, cT_t) = _torch_case(T, B, X, Hd, batch_major, T)
+    layer = from_torch_lstm(module.state_dict(), dtype=jnp.float32)[0]
+    primals = (layer.w_x, layer.w_h, layer.b, jnp.asarray(xs), jnp.asarray(h0), jnp.asarray(c0))
+    outputs = onednn.forward(*primals, batch_major=batch_major, train=True)
+    for got, want in zip(outputs, (hs_t, hT_t[0], cT_t[0])):
+        np.testing.assert_allclose(got, want.detach().numpy(), atol=2e-6)
+    hs, h, c = outputs
+    cotangents = (jnp.cos(hs), jnp.full_like(h, 0.3), 2.0 * c)  # of the loss in _torch_case
+    grads = onednn.backward(primals, outputs, cotangents, batch_major=batch_major)
+    _check_grads_match_torch(grads, module, inputs_t)
 
 
-@pytest.mark.parametrize("kernel, reference", [(onednn.onednn_lstm, _xla),
-                                               (onednn.onednn_lstm_batch_major, _xla_batch_major)])
-def test_gradients_of_gradients_match_the_xla_scan(kernel, reference):
-    args = _inputs(5, 8, 3, 4)
-    if kernel is onednn.onednn_lstm_batch_major:
-        args = args[:3] + (jnp.swapaxes(args[3], 0, 1),) + args[4:]
+@pytest.mark.parametrize("T, B", [(5, 8), (9, 12)])
+def test_vmap_of_lstm_runs_the_kernel_and_matches_torch(T, B):
+    """`jax.grad` of `jax.vmap(lstm)`: the batching rule hands the batch to the kernel
+    (batch-major entry for B >= T, time-major otherwise)."""
+    module, (xs, h0, c0), inputs_t, (hs_t, hT_t, cT_t) = _torch_case(T, B, 6, H, True, B)
+    params = from_torch_lstm(module.state_dict(), dtype=jnp.float32)[0]
 
-    def grad_norm(layer):
-        return lambda w_h: jnp.sum(jax.grad(_loss(layer), argnums=3)(args[0], w_h, *args[2:]) ** 2)
+    def loss(w_x, w_h, b, xs, h0, c0):
+        p = params._replace(w_x=w_x, w_h=w_h, b=b)
+        (h, c), hs = jax.vmap(lambda x, s: J.lstm(p, x, s))(xs, J.LSTMState(h0, c0))
+        return jnp.sum(jnp.sin(hs)) + 0.3 * jnp.sum(h) + jnp.sum(c ** 2), (hs, h, c)
 
-    np.testing.assert_allclose(jax.grad(grad_norm(kernel))(args[1]),
-                               jax.grad(grad_norm(reference))(args[1]), rtol=1e-4, atol=1e-4)
-
-
-def test_wrong_shapes_are_named():
-    w_x, w_h, b, xs, h0, c0 = _inputs(4, 8, 3, 5)
-    with pytest.raises(ValueError, match=r"h0 must have shape \(4, 5\) for xs \(B, T, X\)"):
-        onednn.onednn_lstm_batch_major(w_x, w_h, b, xs, h0, c0)  # xs is (T, B, X) here
-
-
-@pytest.mark.parametrize("copies", [3, 11])
-def test_gradients_under_vmap_match_the_xla_scan(copies):
-    """vmap runs every element's forward pass before any backward pass; the backward passes
-    find their own saved workspace by the inputs (3 copies), or rerun the forward pass once
-    more than the kernel keeps (8) were made (11 copies)."""
-    w_x, w_h, b, xs, h0, c0 = _inputs(4, 8, 3, 5)
-    stacked = jnp.stack([xs * (1.0 + 0.1 * k) for k in range(copies)])
-
-    def grads(layer):
-        return jax.jit(jax.vmap(lambda x: jax.grad(_loss(layer), argnums=(0, 1, 2, 3))(
-            w_x, w_h, b, x, h0, c0)))(stacked)
-
-    for got, want in zip(grads(onednn.onednn_lstm), grads(_xla)):
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-5)
+    args = (params.w_x, params.w_h, params.b, jnp.asarray(xs), jnp.asarray(h0), jnp.asarray(c0))
+    jaxpr = str(jax.make_jaxpr(jax.grad(loss, argnums=range(6), has_aux=True))(*args))
+    entry = "_batch_major" if B >= T else ""
+    assert f"jaxlstm_lstm_forward_train{entry}" in jaxpr
+    assert f"jaxlstm_lstm_backward{entry}" in jaxpr
+    grads, (hs, h, c) = jax.jit(jax.grad(loss, argnums=range(6), has_aux=True))(*args)
+    np.testing.assert_allclose(hs, hs_t.detach().numpy(), atol=2e-6)
+    np.testing.assert_allclose(h, hT_t[0].detach().numpy(), atol=2e-6)
+    np.testing.assert_allclose(c, cT_t[0].detach().numpy(), atol=2e-6)
+    _check_grads_match_torch(grads, module, inputs_t)
 
 
-def test_gradients_accumulated_in_a_scan_match_the_xla_scan():
-    """Micro-batches in a lax.scan (as gradient accumulation runs them): every iteration's
-    forward and backward pass reuse the same buffers with new contents."""
-    w_x, w_h, b, xs, h0, c0 = _inputs(4, 8, 3, 5)
-    micro = jnp.stack([xs, -2.0 * xs, xs + 0.5])
-
-    def accumulated(layer):
-        def body(total, x):
-            g = jax.grad(_loss(layer), argnums=(0, 1, 2))(w_x, w_h, b, x, h0, c0)
-            return jax.tree.map(jnp.add, total, g), None
-        zeros = (jnp.zeros_like(w_x), jnp.zeros_like(w_h), jnp.zeros_like(b))
-        return jax.jit(lambda m: jax.lax.scan(body, zeros, m)[0])(micro)
-
-    for got, want in zip(accumulated(onednn.onednn_lstm), accumulated(_xla)):
-        np.testing.assert_allclose(got, want, rtol=1e-5, atol=2e-5)
+def _setup(B=8, T=4, X=3, seed=0):
+    k = jax.random.split(jax.random.key(seed), 3)
+    params = J.init_lstm(k[0], X, H)
+    params = params._replace(b=params.b + 0.3 * jax.random.normal(k[1], params.b.shape))
+    return params, jax.random.normal(k[2], (B, T, X))
 
 
-def test_vmap_over_sequences_of_batches():
-    w_x, w_h, b, xs, h0, c0 = _inputs(4, 8, 3, 5)
-    stacked = jnp.stack([xs, 2.0 * xs, -xs])
-    got = jax.vmap(lambda x: onednn.onednn_lstm(w_x, w_h, b, x, h0, c0)[0])(stacked)
-    want = jax.vmap(lambda x: _xla(w_x, w_h, b, x, h0, c0)[0])(stacked)
-    np.testing.assert_allclose(got, want, atol=1e-6)
+def _loss(backend, params, xs):
+    (h, c), hs = jax.vmap(lambda x: J.lstm(params, x, backend=backend))(xs)
+    return jnp.sum(jnp.sin(hs)) + 0.3 * jnp.sum(h) + jnp.sum(c ** 2)
 
 
 def _uses_kernel(fn, *args) -> bool:
     return "jaxlstm_lstm_forward" in str(jax.make_jaxpr(fn)(*args))
 
 
-def test_fused_lstm_dispatch():
-    w_x, w_h, b, xs, h0, c0 = _inputs(4, 8, 3, 5)
-    fused = functools.partial(fused_lstm, unroll=1)
-    assert _uses_kernel(lambda *a: fused(*a, valid=None), w_x, w_h, b, xs, h0, c0)
-    valid = jnp.ones((4, 8, 1), bool)
-    assert not _uses_kernel(lambda *a: fused(*a, valid=valid), w_x, w_h, b, xs, h0, c0)
-    small = _inputs(4, onednn.MIN_BATCH - 1, 3, 5)
-    assert not _uses_kernel(lambda *a: fused(*a, valid=None), *small)
+def _assert_trees_close(got, want, tol):
+    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
+        np.testing.assert_allclose(a, b, rtol=tol, atol=tol)
+
+
+def test_gradients_of_gradients_match_the_reference_scan():
+    params, xs = _setup()
+
+    def grad_norm(backend):
+        return lambda w_h: jnp.sum(jax.grad(functools.partial(_loss, backend), argnums=1)(
+            params._replace(w_h=w_h), xs) ** 2)
+
+    assert _uses_kernel(jax.grad(grad_norm(None)), params.w_h)
+    _assert_trees_close(jax.grad(grad_norm(None))(params.w_h),
+                        jax.grad(grad_norm("reference"))(params.w_h), 1e-4)
+
+
+def test_per_example_gradients_under_vmap_of_grad():
+    """`vmap(grad(...))` asks for each sequence's own gradient: the kernel runs the forward
+    pass, the XLA backward pass gives one gradient per sequence."""
+    params, xs = _setup()
+
+    def one(backend, p, x):
+        (h, c), hs = J.lstm(p, x, backend=backend)
+        return jnp.sum(jnp.sin(hs)) + 0.3 * jnp.sum(h) + jnp.sum(c ** 2)
+
+    def per_example(backend):
+        return jax.vmap(jax.grad(functools.partial(one, backend)), in_axes=(None, 0))(params, xs)
+
+    assert _uses_kernel(lambda: per_example(None))
+    _assert_trees_close(per_example(None), per_example("reference"), 2e-5)
+
+
+@pytest.mark.parametrize("copies", [3, 11])
+def test_gradients_under_vmap_over_batches_match_the_reference(copies):
+    """An outer vmap over batches runs every batch's forward pass before any backward pass;
+    the backward passes find their own saved workspace by the inputs (3 copies), or rerun the
+    forward pass once more than the kernel keeps (8) were made (11 copies)."""
+    params, xs = _setup()
+    stacked = jnp.stack([xs * (1.0 + 0.1 * k) for k in range(copies)])
+
+    def grads(backend):
+        return jax.jit(jax.vmap(lambda x: jax.grad(functools.partial(_loss, backend))(
+            params, x)))(stacked)
+
+    _assert_trees_close(grads(None), grads("reference"), 2e-5)
+
+
+def test_gradients_accumulated_in_a_scan_match_the_reference():
+    """Micro-batches in a lax.scan (as gradient accumulation runs them): every iteration's
+    forward and backward pass reuse the same buffers with new contents."""
+    params, xs = _setup()
+    micro = jnp.stack([xs, -2.0 * xs, xs + 0.5])
+
+    def accumulated(backend):
+        def body(total, x):
+            g = jax.grad(functools.partial(_loss, backend))(params, x)
+            return jax.tree.map(jnp.add, total, g), None
+        zeros = jax.tree.map(jnp.zeros_like, params)
+        return jax.jit(lambda m: jax.lax.scan(body, zeros, m)[0])(micro)
+
+    _assert_trees_close(accumulated(None), accumulated("reference"), 2e-5)
+
+
+def test_dispatch_sends_only_large_float32_batches_without_lengths_to_the_kernel():
+    params, xs = _setup()
+    run = lambda p, x, **kw: jax.vmap(lambda x: J.lstm(p, x, **kw))(x)  # noqa: E731
+    assert _uses_kernel(run, params, xs)
+    assert J.explain(params, xs).backend == "onednn"
+    assert not _uses_kernel(run, params, xs[: dispatch.MIN_BATCH - 1])
+    assert "B=7 < 8" in J.explain(params, xs[:7]).reason
+    small = J.init_lstm(jax.random.key(1), 3, H - 1)
+    assert not _uses_kernel(run, small, xs)
+    assert f"H={H - 1} < {H}" in J.explain(small, xs).reason
+    lengths = jnp.full((8,), 2)
+    assert not _uses_kernel(lambda p, x: jax.vmap(lambda x, n: J.lstm(p, x, lengths=n))(
+        x, lengths), params, xs)
+    assert J.explain(params, xs, lengths=lengths).backend == "xla_fused"
     with jax.enable_x64(True):
-        wide = [a.astype(jnp.float64) for a in (w_x, w_h, b, xs, h0, c0)]
-        assert not _uses_kernel(lambda *a: fused(*a, valid=None), *wide)
-
-
-@pytest.mark.parametrize("B, T, target", [(12, 9, "jaxlstm_lstm_forward_batch_major"),
-                                           (8, 9, "target_name=jaxlstm_lstm_forward\n")])
-def test_lstm_batch_runs_the_kernel_and_agrees_with_vmap_of_lstm(B, T, target):
-    """Batch-major entry for B >= T, time-major otherwise."""
-    params = J.init_lstm(jax.random.PRNGKey(5), 6, 10)
-    xs = jax.random.normal(jax.random.PRNGKey(6), (B, T, 6))
-    assert target in str(jax.make_jaxpr(J.lstm_batch)(params, xs))
-    (h, c), hs = J.lstm_batch(params, xs)
-    (h_ref, c_ref), hs_ref = jax.vmap(lambda x: J.lstm(params, x))(xs)
-    np.testing.assert_allclose(hs, hs_ref, atol=2e-6)
-    np.testing.assert_allclose(h, h_ref, atol=2e-6)
-    np.testing.assert_allclose(c, c_ref, atol=2e-6)
+        wide = jax.tree.map(lambda a: a.astype(jnp.float64), params)
+        assert not _uses_kernel(run, wide, xs.astype(jnp.float64))
+        assert "dtype float64" in J.explain(wide, xs).reason
 
 
 def test_environment_switch_turns_the_kernel_off(monkeypatch):
-    args = _inputs(4, 8, 3, 5)
+    params, xs = _setup()
     monkeypatch.setenv("JAXLSTM_KERNEL", "xla")
-    assert not _uses_kernel(lambda *a: fused_lstm(*a, None, 1), *args)
+    assert not _uses_kernel(lambda p, x: _loss(None, p, x), params, xs)
     assert onednn.kernel_status() == "XLA scan (JAXLSTM_KERNEL=xla)"
+    assert "JAXLSTM_KERNEL=xla" in J.explain(params, xs).reason
 
 
 def test_bidirectional_stack_on_the_kernel_equals_the_xla_scan(monkeypatch):
     """Two layers, both directions (the two directions' kernel calls may run at once)."""
-    B, T, X, H = 16, 11, 7, 9
+    B, T, X = 16, 11, 7
     layers = J.init_lstm_stack(jax.random.PRNGKey(3), X, H, 2, J.CellSpec(), is_bidirectional=True)
     xs = jax.random.normal(jax.random.PRNGKey(4), (B, T, X))
 
@@ -201,22 +219,28 @@ def test_bidirectional_stack_on_the_kernel_equals_the_xla_scan(monkeypatch):
     got = jax.jit(jax.value_and_grad(loss))(layers, xs)
     monkeypatch.setenv("JAXLSTM_KERNEL", "xla")
     want = jax.jit(jax.value_and_grad(loss))(layers, xs)
-    for a, b in zip(jax.tree.leaves(got), jax.tree.leaves(want)):
-        np.testing.assert_allclose(a, b, rtol=1e-5, atol=1e-6)
+    _assert_trees_close(got, want, 1e-5)
+
+
+def test_wrong_shapes_are_named():
+    params, xs = _setup()
+    h0 = jnp.zeros((8, H))
+    with pytest.raises(ValueError, match=r"h0 must have shape \(4, 128\) for xs \(B, T, X\)"):
+        onednn.forward(params.w_x, params.w_h, params.b, jnp.swapaxes(xs, 0, 1), h0, h0,
+                       batch_major=True)  # xs is (T, B, X) here
 
 
 def test_torch_imported_first_leaves_the_kernel_off_and_says_why():
     """PyTorch's own libgomp.so.1 would give the kernel OpenMP settings that make it slower than
-    the XLA scan; lstm_batch then runs the scan and still matches."""
+    the XLA scan; jax.vmap(lstm) then runs the XLA scan and still matches."""
     code = (
         "import torch, jax, numpy as np, jaxlstm as J\n"
-        "from jaxlstm.core.onednn import kernel_status\n"
-        "p = J.init_lstm(jax.random.PRNGKey(0), 3, 5)\n"
+        "p = J.init_lstm(jax.random.PRNGKey(0), 3, 128)\n"
         "xs = jax.random.normal(jax.random.PRNGKey(1), (8, 4, 3))\n"
         "assert 'jaxlstm_lstm' not in str(jax.make_jaxpr(J.lstm_batch)(p, xs))\n"
-        "ref = jax.vmap(lambda x: J.lstm(p, x))(xs)[1]\n"
+        "ref = jax.vmap(lambda x: J.lstm(p, x, backend='reference'))(xs)[1]\n"
         "np.testing.assert_allclose(J.lstm_batch(p, xs)[1], ref, atol=1e-6)\n"
-        "print(kernel_status())\n")
+        "print(J.kernel_status())\n")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stderr[-2000:]
     assert "libgomp.so.1 was loaded before jaxlstm" in out.stdout

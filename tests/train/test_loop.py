@@ -30,7 +30,7 @@ def test_run_folder_contents_and_learning(tiny_lm):
     # It learns: far below the uniform baseline and below the unigram baseline.
     assert summary["final"]["valid/bpc"] < summary["baseline"]["unigram_bpc"] - 0.3
     assert summary["versions"]["jax"] == jax.__version__
-    from jaxlstm.core.onednn import kernel_status
+    from jaxlstm.core.backends.onednn import kernel_status
     assert summary["versions"]["lstm_cpu_path"] == kernel_status()  # which LSTM path ran
 
 

@@ -1,61 +1,48 @@
-"""The standard LSTM over a batch, with a hand-written backward pass.
+"""The standard LSTM over a batch as one XLA scan, with a hand-written backward pass.
 
-`fused_lstm` runs `CellSpec()` (sigmoid gates, tanh candidate and cell activation,
-no peepholes, no projection) over time-major inputs xs (T, B, X):
+`forward` runs `CellSpec()` (sigmoid gates, tanh candidate and cell activation, no
+peepholes, no projection) over time-major inputs xs (T, B, X):
 
     z_t = [x_t, h_{t-1}]·[w_x; w_h] + b,   i, f, o = σ(z_i), σ(z_f), σ(z_o),   g = tanh(z_g)
     c_t = f ⊙ c_{t-1} + i ⊙ g,             h_t = o ⊙ tanh(c_t)
 
 (`cell_step`'s equations, x_t·w_x + h_{t-1}·w_h as one K = X + H matmul, which
-XLA:CPU runs faster than two; written out here because the loop may run in the
-feature-major layout below). The forward pass saves i, f, g, o and c_t of every
-step; [x_t, h_{t-1}] is read back from xs and hs, which exist anyway (saving it
-too cost S4's training step 8 %). The backward scan carries only (∂L/∂h, ∂L/∂c)
-and emits dz_t = ∂L/∂z_t (B, 4H), blocks i, f, g, o:
+XLA:CPU runs faster than two). `backward` takes only what every backend's forward
+pass returns — the inputs and hs — so that a layer may run its forward pass on one
+backend and its backward pass on this one. It first recomputes every step's gates at
+once, Z = [X, H_{t-1}]·[w_x; w_h] + b (one matmul over all T·B rows, H_{t-1} read
+from hs), and the cell states with an elementwise scan, then runs the backward scan,
+which carries only (∂L/∂h, ∂L/∂c) and emits dz_t = ∂L/∂z_t (B, 4H), blocks i, f, g, o:
 
     dc   = ∂L/∂c_t + ∂L/∂h_t ⊙ o ⊙ (1 - tanh²c_t)
     dz_i = dc ⊙ g ⊙ i(1 - i)        dz_f = dc ⊙ c_{t-1} ⊙ f(1 - f)
     dz_g = dc ⊙ i ⊙ (1 - g²)        dz_o = ∂L/∂h_t ⊙ tanh(c_t) ⊙ o(1 - o)
     ∂L/∂h_{t-1} = dz_t · w_hᵀ        ∂L/∂c_{t-1} = dc ⊙ f
 
-and the parameter and input gradients are then one matmul each over all T·B rows:
+The parameter and input gradients are then one matmul each over all T·B rows:
 
     ∂L/∂w_x = Xᵀ dZ    ∂L/∂w_h = H_{t-1}ᵀ dZ    ∂L/∂b = Σ dZ    ∂L/∂X = dZ · w_xᵀ
 
-where autodiff of the scan would do a K = B matmul per step for each weight and
-accumulate it in the loop — except batch-major with B >= 8 (B >= H), where those
-K = B matmuls are efficient and the loop accumulates Σ_t [x_t, h_{t-1}]ᵀ dz_t
-itself instead of stacking dZ. Reverse mode only (`jax.jvp` is not defined for it);
-the backward pass is plain JAX, so gradients of gradients work.
+(with `per_example`, one (X, 4H) gradient per sequence instead of their sum) —
+except batch-major with B >= 8 (B >= H), where the loop accumulates
+Σ_t [x_t, h_{t-1}]ᵀ dz_t itself with K = B matmuls, which XLA:CPU runs well there.
+
+`valid` (T, B, 1) masks padded steps: there the state is kept and the output is zero
+(what `scan_cell` does with lengths); padded steps get no gradient.
 
 Layout: when 8 <= B < H both loops carry the state feature-major, (H, B), and
-compute z_tᵀ = [w_x; w_h]ᵀ·[x_t, h_{t-1}]ᵀ. XLA:CPU runs these per-step matmuls
-faster there (B=16, H=512: forward 1.6x, training step 1.15x faster; B=32, H=256:
-forward 1.2x) but not at B=256, H=128 (training step 10 % slower) nor at B <= 4
-(forward 1.2-1.3x slower); experiments/BENCH_NOTES.md. The stacked inputs and
-outputs are transposed once, outside the loops; feature-major, the backward loop
-emits dz_tᵀ (B, 4H), so dZ is stacked batch-major for the weight-gradient matmuls
-(S2 training step 5 % faster than transposing the stacked dZ after the loop).
+compute z_tᵀ = [w_x; w_h]ᵀ·[x_t, h_{t-1}]ᵀ, which XLA:CPU runs faster at those
+shapes (docs/performance.md). The stacked inputs and outputs are transposed once,
+outside the loops.
 """
 
 from __future__ import annotations
 
-import functools
 from typing import NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
 from jax import lax
-
-from jaxlstm.core.onednn import onednn_lstm, runs_onednn
-from jaxlstm.core.params import LSTMParams
-from jaxlstm.core.spec import CellSpec
-
-
-def runs_fused(spec: CellSpec, params: LSTMParams) -> bool:
-    """Whether `fused_lstm` computes this layer: the standard cell, no peepholes or projection."""
-    standard = CellSpec(forget_bias=spec.forget_bias)
-    return spec == standard and params.w_peep is None and params.w_proj is None
 
 
 class Layout(NamedTuple):
@@ -101,34 +88,12 @@ def layout_for(batch: int, hidden: int) -> Layout:
     return Layout(feature_major=8 <= batch < hidden)
 
 
-def fused_lstm(w_x, w_h, b, xs, h0, c0, valid: Optional[jax.Array], unroll: int):
-    """The standard LSTM over xs (T, B, X) from (h0, c0) (B, H).
+def forward(w_x, w_h, b, xs, h0, c0, valid: Optional[jax.Array], unroll: int = 1):
+    """The layer over xs (T, B, X) from (h0, c0) (B, H); `valid` (T, B, 1) bool or None.
 
-    `valid` (T, B, 1) bool, or None: at steps where it is False the state is kept
-    and the output is zero (as `scan_cell` with lengths).
-
-    Returns `(hs (T, B, H), h_T (B, H), c_T (B, H))`. On the CPU, float32 layers with
-    B >= 8 and no `valid` run oneDNN's LSTM primitive (`jaxlstm.core.onednn`, where it
-    is built); everything else runs `xla_fused_lstm`.
+    Returns `(hs (T, B, H), h_T (B, H), c_T (B, H))`. Plain JAX: differentiable to any
+    order by autodiff, which makes it the reference for the other backends' derivatives.
     """
-    if runs_onednn(xs, w_x, w_h, b, h0, c0, valid):
-        return onednn_lstm(w_x, w_h, b, xs, h0, c0)
-    return xla_fused_lstm(w_x, w_h, b, xs, h0, c0, valid, unroll)
-
-
-@functools.partial(jax.custom_vjp, nondiff_argnums=(7,))
-def xla_fused_lstm(w_x, w_h, b, xs, h0, c0, valid: Optional[jax.Array], unroll: int):
-    """`fused_lstm` as one `lax.scan` with the hand-written backward pass above."""
-    (h, c), (hs, _, _) = _forward(w_x, w_h, b, xs, h0, c0, valid, unroll, save=False)
-    return hs, h, c
-
-
-def _forward(w_x, w_h, b, xs, h0, c0, valid, unroll, save):
-    """The scan over xs (T, B, X); with `save`, it also emits each step's (i, f, g, o, c_t).
-
-    Returns `((h_T, c_T), (hs, states, saved))`: h_T, c_T (B, H); hs (T, B, H) the outputs,
-    states (T, B, H) the h_t (hs itself unless `valid` zeroes outputs); saved the stacked
-    (i, f, g, o, c_t) in the loop layout, or None."""
     lay = layout_for(xs.shape[1], w_h.shape[0])
     w = lay.weights(jnp.concatenate([w_x, w_h]))  # (X + H, 4H): one matmul per step
     bias = b[:, None] if lay.feature_major else b
@@ -137,26 +102,40 @@ def _forward(w_x, w_h, b, xs, h0, c0, valid, unroll, save):
         h, c = state
         x, is_valid = inputs
         z = lay.project(w, jnp.concatenate([x, h], axis=lay.feature_axis)) + bias
-        z_i, z_f, z_g, z_o = jnp.split(z, 4, axis=lay.feature_axis)
-        i, f, g, o = jax.nn.sigmoid(z_i), jax.nn.sigmoid(z_f), jnp.tanh(z_g), jax.nn.sigmoid(z_o)
+        i, f, g, o = _gates(z, lay.feature_axis)
         c_new = f * c + i * g
         h_new = out = o * jnp.tanh(c_new)
         if is_valid is not None:
             h_new, c_new = jnp.where(is_valid, h_new, h), jnp.where(is_valid, c_new, c)
             out = jnp.where(is_valid, out, 0.0)
-        return (h_new, c_new), (out, h_new if save and is_valid is not None else None,
-                                (i, f, g, o, c_new) if save else None)
+        return (h_new, c_new), out
 
-    (h, c), (hs, states, saved) = lax.scan(step, (lay.convert(h0), lay.convert(c0)),
-                                           (lay.convert(xs), lay.convert(valid)), unroll=unroll)
-    hs = lay.convert(hs)
-    states = hs if states is None else lay.convert(states)
-    return (lay.convert(h), lay.convert(c)), (hs, states, saved)
+    (h, c), hs = lax.scan(step, (lay.convert(h0), lay.convert(c0)),
+                          (lay.convert(xs), lay.convert(valid)), unroll=unroll)
+    return lay.convert(hs), lay.convert(h), lay.convert(c)
 
 
-def _fused_lstm_fwd(w_x, w_h, b, xs, h0, c0, valid, unroll):
-    (h, c), (hs, states, saved) = _forward(w_x, w_h, b, xs, h0, c0, valid, unroll, save=True)
-    return (hs, h, c), (w_x, w_h, h0, c0, valid, xs, states, saved)
+def _gates(z, axis):
+    z_i, z_f, z_g, z_o = jnp.split(z, 4, axis=axis)
+    return jax.nn.sigmoid(z_i), jax.nn.sigmoid(z_f), jnp.tanh(z_g), jax.nn.sigmoid(z_o)
+
+
+def _recompute(w_x, w_h, b, xs, h0, c0, valid, hs):
+    """Every step's gates (i, f, g, o) and cell state c_t, each (T, B, H), from the inputs
+    and the outputs hs (T, B, H) of a forward pass."""
+    h_prev = jnp.concatenate([h0[None], hs[:-1]])
+    z = jnp.concatenate([xs, h_prev], axis=-1) @ jnp.concatenate([w_x, w_h]) + b
+    i, f, g, o = _gates(z, -1)
+
+    def cell(c, inputs):
+        f_t, ig_t, is_valid = inputs
+        c_new = f_t * c + ig_t
+        if is_valid is not None:
+            c_new = jnp.where(is_valid, c_new, c)
+        return c_new, c_new
+
+    _, cs = lax.scan(cell, c0, (f, i * g, valid))
+    return i, f, g, o, cs
 
 
 def _previous(seq, first, t):
@@ -166,18 +145,23 @@ def _previous(seq, first, t):
                      first)
 
 
-def _fused_lstm_bwd(unroll, residuals, cotangents):
-    w_x, w_h, h0, c0, valid, xs, hs, (i, f, g, o, cs) = residuals
-    d_hs, d_h, d_c = cotangents
+def backward(w_x, w_h, b, xs, h0, c0, valid, hs, d_hs, d_h, d_c, unroll: int = 1,
+             per_example: bool = False):
+    """Gradients of a loss through `forward`, given its inputs, its outputs hs and the
+    cotangents (∂L/∂hs (T, B, H), ∂L/∂h_T, ∂L/∂c_T (B, H)).
+
+    Returns `(∂w_x, ∂w_h, ∂b, ∂xs, ∂h0, ∂c0)`; with `per_example` the parameter
+    gradients have a leading batch axis B (one per sequence), else they are summed.
+    """
+    i, f, g, o, cs = _recompute(w_x, w_h, b, xs, h0, c0, valid, hs)
     lay = layout_for(c0.shape[0], w_h.shape[0])
-    # Batch-major with B >= 8 (so B >= H), the weight gradients accumulate in the loop: K = B
-    # matmuls, which XLA:CPU runs well at that size, and no (T, B, 4H) dZ is stacked (S4 training
-    # step 177 -> 156 ms). Otherwise the loop stacks dZ for one matmul over all T·B rows after it.
-    accumulate = not lay.feature_major and c0.shape[0] >= 8
-    # dz·w_hᵀ = project(w_h_back, dz). Outside the loop: at B = 1 a w_h.T inside it was copied
-    # every step (S3 training step 24.0 vs 20.9 ms).
+    i, f, g, o, cs = (lay.convert(a) for a in (i, f, g, o, cs))
+    accumulate = not lay.feature_major and c0.shape[0] >= 8 and not per_example
+    # dz·w_hᵀ = project(w_h_back, dz), transposed outside the loop (inside it, XLA copied
+    # w_h.T every step).
     w_h_back = lay.weights(w_h.T)
-    c0 = lay.convert(c0)
+    w_x_back = w_x.T
+    c0_l = lay.convert(c0)
 
     def step(carry, inputs):
         dh, dc, sums = carry
@@ -188,7 +172,7 @@ def _fused_lstm_bwd(unroll, residuals, cotangents):
             dh_new, dc_new = jnp.where(is_valid, dh + d_out, 0.0), jnp.where(is_valid, dc, 0.0)
         tanh_c = jnp.tanh(c)
         dc_new = dc_new + dh_new * o * (1.0 - tanh_c * tanh_c)
-        c_prev = _previous(cs, c0, t)
+        c_prev = _previous(cs, c0_l, t)
         dz = lay.join_gates([dc_new * g * i * (1.0 - i), dc_new * c_prev * f * (1.0 - f),
                              dc_new * i * (1.0 - g * g), dh_new * tanh_c * o * (1.0 - o)])
         dh_prev, dc_prev = lay.project(w_h_back, dz), dc_new * f
@@ -203,7 +187,6 @@ def _fused_lstm_bwd(unroll, residuals, cotangents):
         return (dh_prev, dc_prev, sums), dz @ w_x_back  # ∂L/∂x_t (batch-major only)
 
     if accumulate:
-        w_x_back = w_x.T
         d_w0 = jnp.zeros((w_x.shape[0] + w_h.shape[0], w_h.shape[1]), w_h.dtype)
         sums = (d_w0, jnp.zeros_like(w_h[0]))
     else:
@@ -216,15 +199,17 @@ def _fused_lstm_bwd(unroll, residuals, cotangents):
     if accumulate:
         (d_w, d_b), d_xs = sums, per_step
         d_w_x, d_w_h = jnp.split(d_w, [w_x.shape[0]])
+        return d_w_x, d_w_h, d_b, d_xs, lay.convert(d_h0), lay.convert(d_c0)
+    dz = per_step  # (T, B, 4H), batch-major also when the loop ran feature-major
+    h_prev = jnp.concatenate([h0[None], hs[:-1]])
+    if per_example:
+        d_w_x = jnp.einsum("tbx,tbg->bxg", xs, dz)
+        d_w_h = jnp.einsum("tbh,tbg->bhg", h_prev, dz)
+        d_b = jnp.sum(dz, axis=0)
     else:
-        dz = per_step  # (T, B, 4H), also feature-major (the loop emits dz_tᵀ)
         rows = lambda a: a.reshape(-1, a.shape[-1])  # noqa: E731  (T, B, n) -> (T·B, n)
-        h_prev = jnp.concatenate([h0[None], hs[:-1]])
         d_w_x = rows(xs).T @ rows(dz)
         d_w_h = rows(h_prev).T @ rows(dz)
         d_b = jnp.sum(rows(dz), axis=0)
-        d_xs = dz @ w_x.T
-    return d_w_x, d_w_h, d_b, d_xs, lay.convert(d_h0), lay.convert(d_c0), None
-
-
-xla_fused_lstm.defvjp(_fused_lstm_fwd, _fused_lstm_bwd)
+    d_xs = dz @ w_x_back
+    return d_w_x, d_w_h, d_b, d_xs, lay.convert(d_h0), lay.convert(d_c0)
