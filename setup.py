@@ -1,16 +1,31 @@
 """Builds jaxlstm's oneDNN LSTM kernel (jaxlstm/kernels/onednn_lstm.cc, see
-jaxlstm/core/onednn.py); everything else about the package is in pyproject.toml.
+jaxlstm/core/backends/onednn.py); everything else about the package is in pyproject.toml.
 
 The kernel compiles against the XLA FFI headers that jaxlib ships and oneDNN's wheels
 (`onednn-devel-cpu-gomp` headers, `onednn-cpu-gomp` library), all build requirements.
 Where they or a C++ compiler are missing (a platform without the oneDNN wheels), the
 kernel is skipped and jaxlstm runs its XLA scan everywhere.
+
+The build then bundles, next to the kernel, one copy of oneDNN and of the compiler's
+OpenMP runtime under names of their own (libdnnl-jaxlstm.so.3, libgomp-jaxlstm.so.1,
+renamed with patchelf, found through RPATH $ORIGIN). The kernel loads them privately
+(RTLD_LOCAL | RTLD_DEEPBIND), so its OpenMP runtime and its settings are its own
+whether or not PyTorch's libgomp.so.1 was loaded first, and nothing of oneDNN is
+needed at run time.
 """
 
 import importlib.metadata
 import os
+import shutil
+import subprocess
+import sys
+import sysconfig
 
 from setuptools import Extension, setup
+from setuptools.command.build_ext import build_ext
+
+BUNDLED_DNNL = "libdnnl-jaxlstm.so.3"
+BUNDLED_GOMP = "libgomp-jaxlstm.so.1"
 
 
 def _folder_of(distribution: str, relative_path: str):
@@ -43,4 +58,57 @@ def kernel_extensions():
         extra_compile_args=["-std=c++17", "-O2"], optional=True)]
 
 
-setup(ext_modules=kernel_extensions())
+def _patchelf() -> str:
+    for folder in (os.path.dirname(sys.executable), sysconfig.get_path("scripts")):
+        candidate = os.path.join(folder, "patchelf")
+        if os.path.exists(candidate):
+            return candidate
+    found = shutil.which("patchelf")
+    if found is None:
+        raise RuntimeError("patchelf (a build requirement) was not found")
+    return found
+
+
+def _libgomp(compiler: str) -> str:
+    """The OpenMP runtime of the C++ compiler that builds the kernel."""
+    path = subprocess.run([compiler, "-print-file-name=libgomp.so.1"], capture_output=True,
+                          text=True, check=True).stdout.strip()
+    if not os.path.isabs(path) or not os.path.exists(path):
+        raise RuntimeError(f"{compiler} does not know where libgomp.so.1 is ({path!r})")
+    return os.path.realpath(path)
+
+
+class BuildKernel(build_ext):
+    """build_ext, then the private oneDNN and OpenMP copies beside the kernel (see above).
+    An optional extension whose bundling fails is removed, so the XLA scan runs instead."""
+
+    def run(self):
+        super().run()
+        for ext in self.extensions:
+            built = self.get_ext_fullpath(ext.name)
+            if not os.path.exists(built):
+                continue
+            try:
+                self._bundle(built, ext)
+            except (OSError, RuntimeError, subprocess.CalledProcessError) as e:
+                print(f"warning: jaxlstm's oneDNN kernel is not used: bundling its libraries "
+                      f"failed ({e})", file=sys.stderr)
+                os.remove(built)
+
+    def _bundle(self, built: str, ext: Extension) -> None:
+        patchelf, folder = _patchelf(), os.path.dirname(built)
+        dnnl = os.path.join(folder, BUNDLED_DNNL)
+        gomp = os.path.join(folder, BUNDLED_GOMP)
+        shutil.copyfile(os.path.join(ext.library_dirs[0], "libdnnl.so.3"), dnnl)
+        compiler = (self.compiler.compiler_cxx or ["c++"])[0]
+        shutil.copyfile(_libgomp(compiler), gomp)
+        run = lambda *args: subprocess.run([patchelf, *args], check=True)  # noqa: E731
+        run("--set-soname", BUNDLED_GOMP, gomp)
+        run("--set-soname", BUNDLED_DNNL, dnnl)
+        run("--replace-needed", "libgomp.so.1", BUNDLED_GOMP, dnnl)
+        run("--set-rpath", "$ORIGIN", dnnl)
+        run("--replace-needed", "libdnnl.so.3", BUNDLED_DNNL, built)
+        run("--set-rpath", "$ORIGIN", built)
+
+
+setup(ext_modules=kernel_extensions(), cmdclass={"build_ext": BuildKernel})

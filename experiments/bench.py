@@ -1,15 +1,22 @@
-"""Benchmark jaxlstm against Flax NNX, Equinox, Keras 3 (JAX backend) and PyTorch on CPU.
+"""Benchmark jaxlstm's public entries against Flax NNX, Equinox, Keras 3 (JAX backend) and
+PyTorch on CPU, in both import orders.
 
-    python experiments/bench.py [--quick] [--repeats N] [--libs jaxlstm,flax,...]
+    python experiments/bench.py [--quick] [--repeats N] [--libs ...] [--shapes S1,S4]
+    python experiments/bench.py --torch-first ...      # import torch before jax and jaxlstm
+    python experiments/bench.py --both-orders ...      # both, one after the other
 
 For every shape (B, T, X, H) it times a forward pass and a full training step
 (forward + backward of mean(outputs**2), gradients w.r.t. all parameters) of a
-float32 LSTM, single layer, plus one 2-layer bidirectional case. The libraries
-are interleaved round-robin in every repeat and the medians are reported as a
-Markdown table with ratios (library time / jaxlstm time; > 1 means jaxlstm is
-faster). Before timing, every library's forward output is checked against
-jaxlstm on a small case with copied weights (all four use the gate order
-i, f, g, o -- verified from their sources, see `copy_*` below).
+float32 LSTM, single layer, plus one 2-layer bidirectional case. The entries timed
+are jaxlstm's `jax.vmap(lstm)` (the reference column), `lstm_batch`, the NNX module
+`jaxlstm.nn.LSTM`, jaxlstm with the oneDNN kernel switched off (`jaxlstm-xla`), and
+the other libraries. They are interleaved round-robin in every repeat and the medians
+are reported as a Markdown table with ratios (entry time / `jax.vmap(lstm)` time;
+> 1 means jaxlstm's composable call is faster) and the training step's share of the
+machine's float32 matmul peak (measured: a 4096³ matmul in XLA). Before timing, every
+library's forward output is checked against jaxlstm on a small case with copied
+weights (all use the gate order i, f, g, o -- verified from their sources, see
+`make_*` below).
 
 `--quick` runs tiny shapes with 2 repeats (a smoke test for CI, < 60 s).
 """
@@ -27,13 +34,15 @@ from unittest import mock
 
 os.environ.setdefault("KERAS_BACKEND", "jax")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
+TORCH_FIRST = "--torch-first" in sys.argv
+if TORCH_FIRST:
+    import torch  # noqa: F401  (before jax and jaxlstm: the import order under test)
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
 import numpy as np  # noqa: E402
 
 import jaxlstm as J  # noqa: E402
-import jaxlstm.core.onednn  # noqa: E402
 
 SHAPES = {
     "S1": (32, 128, 64, 256),
@@ -73,16 +82,38 @@ def directions(layers, bidir):
 # ----------------------------------------------------------------------------- jaxlstm
 
 
-def jaxlstm_fwd(params, xs, bidir, kernel=True):
-    """Outputs (B, T, D·H) of the stack of layers over xs (B, T, X): the path the nn modules take;
-    with kernel=False traced with JAXLSTM_KERNEL=xla, the XLA scan every platform runs."""
+vmap_lstm = J.vmap_layer(J.lstm)  # jax.vmap(lstm) over xs (B, T, X): the composable call
+
+
+def jaxlstm_fwd(params, xs, bidir, layer=vmap_lstm, kernel=True):
+    """Outputs (B, T, D·H) of the stack of layers over xs (B, T, X); with kernel=False traced
+    with JAXLSTM_KERNEL=xla (the XLA scan every platform runs)."""
     with mock.patch.dict(os.environ, {} if kernel else {"JAXLSTM_KERNEL": "xla"}):
-        return J.stack(J.lstm_batch, params, xs, is_bidirectional=bidir)[1]
+        return J.stack(layer, params, xs, is_bidirectional=bidir)[1]
 
 
-def make_jaxlstm(layers, xs, bidir, kernel=True):
+def make_jaxlstm(layers, xs, bidir, layer=vmap_lstm, kernel=True):
     params = layers
-    fwd = functools.partial(jaxlstm_fwd, bidir=bidir, kernel=kernel)
+    fwd = functools.partial(jaxlstm_fwd, bidir=bidir, layer=layer, kernel=kernel)
+
+    def loss(params, xs):
+        return jnp.mean(fwd(params, xs) ** 2)
+
+    f, g = jax.jit(fwd), jax.jit(jax.value_and_grad(loss))
+    return (lambda: f(params, xs)), (lambda: g(params, xs)), jax.block_until_ready
+
+
+def make_jaxlstm_module(layers, xs, bidir):
+    """The NNX module `jaxlstm.nn.LSTM` built from the same weights."""
+    from flax import nnx
+
+    from jaxlstm.nn import LSTM
+
+    model = LSTM.from_params(layers)
+    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
+
+    def fwd(params, xs):
+        return nnx.merge(graphdef, params, rest)(xs)[0]
 
     def loss(params, xs):
         return jnp.mean(fwd(params, xs) ** 2)
@@ -249,6 +280,8 @@ def make_torch(layers, xs, bidir):
 
 MAKERS = {
     "jaxlstm": make_jaxlstm,
+    "lstm_batch": functools.partial(make_jaxlstm, layer=J.lstm_batch),
+    "nn.LSTM": make_jaxlstm_module,
     "jaxlstm-xla": functools.partial(make_jaxlstm, kernel=False),
     "flax": make_flax,
     "equinox": make_equinox,
@@ -281,9 +314,9 @@ def available(libs):
 def check_agreement(libs, tol=1e-4):
     """Forward outputs of every library vs jaxlstm on small cases with copied weights."""
     lines = []
-    # B = 8: jaxlstm's CPU kernel runs (batch-major entry at T = 7, time-major at T = 9).
-    for label, (b, t, x, h), nl, bidir in [("1 layer", (8, 7, 5, 6), 1, False),
-                                          ("2-layer bidir", (8, 9, 5, 6), 2, True)]:
+    # B = 8, H = 128: jaxlstm's CPU kernel runs (batch-major entry at T = 7, time-major at T = 9).
+    for label, (b, t, x, h), nl, bidir in [("1 layer", (8, 7, 5, 128), 1, False),
+                                          ("2-layer bidir", (8, 9, 5, 128), 2, True)]:
         layers = ref_weights(jax.random.key(42), x, h, nl, bidir)
         xs = jax.random.normal(jax.random.key(7), (b, t, x), jnp.float32)
         ref = np.asarray(make_jaxlstm(layers, xs, bidir)[0]())
@@ -341,6 +374,31 @@ def bench_case(libs, shape, num_layers, bidir, repeats):
     return {name: tuple(1e3 * statistics.median(v) for v in times[name]) for name in libs}
 
 
+def matmul_peak(n: int = 4096, repeats: int = 5) -> float:
+    """FLOP/s of a float32 n×n×n matmul under XLA: the machine's practical matmul peak."""
+    a = jax.random.normal(jax.random.key(0), (n, n), jnp.float32)
+    f = jax.jit(lambda a: a @ a)
+    jax.block_until_ready(f(a))
+    times = []
+    for _ in range(repeats):
+        t0 = time.perf_counter()
+        jax.block_until_ready(f(a))
+        times.append(time.perf_counter() - t0)
+    return 2 * n ** 3 / statistics.median(times)
+
+
+def train_flops(shape, num_layers: int, bidir: bool) -> float:
+    """Matmul FLOPs of one training step: the forward pass's [x_t, h_{t-1}]·W per layer and
+    direction (2·B·T·(X_in + H)·4H), times 3 for the backward pass (∂h and ∂W)."""
+    b, t, x, h = shape
+    dirs = 2 if bidir else 1
+    total, x_in = 0, x
+    for _ in range(num_layers):
+        total += dirs * 2 * b * t * (x_in + h) * 4 * h
+        x_in = dirs * h
+    return 3.0 * total
+
+
 def machine_info():
     cpu = "unknown"
     try:
@@ -366,19 +424,33 @@ def main(argv=None):
     ap.add_argument("--repeats", type=int, default=None, help="timed repeats per case (default 7)")
     ap.add_argument("--libs", default=",".join(MAKERS), help="comma-separated subset of " + ",".join(MAKERS))
     ap.add_argument("--shapes", default=None, help="comma-separated subset of S1,S2,S3,S4,S5")
+    ap.add_argument("--torch-first", action="store_true",
+                    help="import torch before jax and jaxlstm (read before any import)")
+    ap.add_argument("--both-orders", action="store_true",
+                    help="run this benchmark twice, torch imported after and then before jaxlstm")
     args = ap.parse_args(argv)
+    if args.both_orders:
+        import subprocess
+        rest = [a for a in (argv if argv is not None else sys.argv[1:]) if a != "--both-orders"]
+        for extra in ([], ["--torch-first"]):
+            subprocess.run([sys.executable, os.path.abspath(__file__), *rest, *extra], check=True)
+            print()
+        return
     repeats = args.repeats or (2 if args.quick else 7)
     shapes, bidir_case = (QUICK_SHAPES, QUICK_BIDIR) if args.quick else (SHAPES, BIDIR)
     wanted = ["jaxlstm"] + [n for n in args.libs.split(",") if n and n != "jaxlstm"]
     libs, notes = available(wanted)
 
     cpu, versions = machine_info()
-    print(f"# jaxlstm benchmark ({'quick' if args.quick else 'full'}, {repeats} repeats, medians)\n")
+    order = "torch imported BEFORE jaxlstm" if TORCH_FIRST else "torch imported after jaxlstm"
+    print(f"# jaxlstm benchmark ({'quick' if args.quick else 'full'}, {repeats} repeats, medians; "
+          f"{order})\n")
     print(f"- CPU: {cpu}, {NUM_CORES} cores available (torch.set_num_threads({NUM_CORES}))")
     print(f"- {', '.join(versions)}")
     print(f"- XLA_FLAGS={os.environ.get('XLA_FLAGS', '')!r}")
-    print(f"- jaxlstm CPU path: {J.core.onednn.kernel_status()} (B >= {J.core.onednn.MIN_BATCH}); "
-          f"the jaxlstm-xla column is its XLA scan")
+    print(f"- jaxlstm kernel: {J.kernel_status()}; the jaxlstm-xla column is the XLA scan")
+    peak = matmul_peak(1024 if args.quick else 4096)
+    print(f"- float32 matmul peak (4096³ under XLA): {peak / 1e9:.0f} GFLOP/s")
     for n in notes:
         print(f"- {n}")
     print("\n## Agreement with jaxlstm (copied weights, forward outputs)\n")
@@ -395,17 +467,19 @@ def main(argv=None):
         keep = args.shapes.split(",")
         cases = [c for c in cases if c[0].split()[0] in keep]
     others = [n for n in libs if n != "jaxlstm"]
-    head = "| case (B,T,X,H) | jaxlstm fwd / train ms | " + " | ".join(
+    head = "| case (B,T,X,H) | jax.vmap(lstm) fwd / train ms (% peak) | " + " | ".join(
         f"{n} fwd / train ms (ratio)" for n in others) + " |"
     rows = []
     for label, shape, nl, bidir in cases:
         res = bench_case(libs, shape, nl, bidir, repeats)
         jf, jt = res["jaxlstm"]
+        share = 100 * train_flops(shape, nl, bidir) / (jt / 1e3) / peak
         cells = [f"{res[n][0]:.1f} / {res[n][1]:.1f} ({res[n][0] / jf:.2f}x / {res[n][1] / jt:.2f}x)"
                  for n in others]
-        rows.append(f"| {label} {shape} | {jf:.1f} / {jt:.1f} | " + " | ".join(cells) + " |")
+        rows.append(f"| {label} {shape} | {jf:.1f} / {jt:.1f} ({share:.0f} %) | "
+                    + " | ".join(cells) + " |")
         print(f"  done {label}", file=sys.stderr, flush=True)
-    print("## Timings (ratio = library time / jaxlstm time; > 1: jaxlstm faster)\n")
+    print("## Timings (ratio = entry time / jax.vmap(lstm) time; > 1: jax.vmap(lstm) faster)\n")
     print(head)
     print("|" + "---|" * (2 + len(others)))
     for r in rows:

@@ -14,8 +14,6 @@ os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.1")
 os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(2**30))  # bytes; least recently used go
 
-# jaxlstm before anything that imports torch: its oneDNN kernel's OpenMP runtime must load
-# first to be used (jaxlstm/core/onednn.py); tests/core/test_onednn_kernel.py checks it is.
 import jaxlstm  # noqa: E402,F401
 
 TEXT = ("the cat sat on the mat. the dog sat on the log. " * 40 +

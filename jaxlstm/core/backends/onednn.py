@@ -22,7 +22,6 @@ import contextlib
 import ctypes
 import functools
 import glob
-import importlib.metadata
 import os
 import platform
 from typing import Optional
@@ -45,23 +44,11 @@ _TARGETS = {"jaxlstm_lstm_forward": "JaxlstmLstmForward",
 SPIN_COUNT = 1_000_000
 
 
-def _dnnl_library() -> Optional[str]:
-    """Path of libdnnl.so.3 from the onednn-cpu-gomp wheel, or None."""
-    try:
-        files = importlib.metadata.distribution("onednn-cpu-gomp").files or []
-    except importlib.metadata.PackageNotFoundError:
-        return None
-    for f in files:
-        if f.name == "libdnnl.so.3":
-            return str(f.locate())
-    return None
-
-
 @contextlib.contextmanager
 def _spin_count():
-    """OMP_WAIT_POLICY=active, GOMP_SPINCOUNT=SPIN_COUNT while libgomp loads (it reads them
-    then), unless the user set either; the environment is restored after, so OpenMP
-    runtimes loaded later (PyTorch's own) keep their defaults."""
+    """OMP_WAIT_POLICY=active, GOMP_SPINCOUNT=SPIN_COUNT while the kernel's private libgomp
+    loads (it reads them then), unless the user set either; the environment is restored
+    after, so other OpenMP runtimes (PyTorch's own) keep their defaults."""
     if "GOMP_SPINCOUNT" in os.environ or "OMP_WAIT_POLICY" in os.environ:
         yield
         return
@@ -73,14 +60,12 @@ def _spin_count():
 
 
 def _open() -> tuple[Optional[ctypes.CDLL], str]:
-    """Load the kernel library and oneDNN's: (the library, "") or (None, why not).
+    """Load the kernel: (the library, "") or (None, why not).
 
-    Runs when this module is imported, so that oneDNN's OpenMP runtime (libgomp) starts
-    with `_spin_count`'s settings. PyTorch ships a libgomp.so.1 of its own, and a process
-    holds only one library of that name: if PyTorch (or anything else) loaded it first,
-    with its default settings, the kernel is slower than the XLA scan (S1 training step
-    115-120 vs 80 ms) and is not used. Loaded after jaxlstm, PyTorch shares jaxlstm's
-    libgomp and its settings (its own S1 step measured 49-52 ms then, 63-93 ms alone).
+    The build bundles private copies of oneDNN and of the OpenMP runtime beside the kernel
+    (setup.py); loaded with RTLD_LOCAL | RTLD_DEEPBIND they bind to each other and not to
+    a libgomp.so.1 already in the process (PyTorch ships one), so the kernel's OpenMP
+    threads and their settings (`_spin_count`) are its own in any import order.
     """
     if os.environ.get("JAXLSTM_KERNEL") == "xla":
         return None, "JAXLSTM_KERNEL=xla when jaxlstm was imported"
@@ -89,19 +74,9 @@ def _open() -> tuple[Optional[ctypes.CDLL], str]:
     built = glob.glob(os.path.join(_KERNEL_DIR, "_onednn_lstm*.so"))
     if not built:
         return None, f"the kernel was not built (no _onednn_lstm*.so in {_KERNEL_DIR})"
-    dnnl = _dnnl_library()
-    if dnnl is None:
-        return None, "the onednn-cpu-gomp package (libdnnl.so.3) is not installed"
-    try:
-        ctypes.CDLL("libgomp.so.1", mode=os.RTLD_NOLOAD)
-        return None, ("libgomp.so.1 was loaded before jaxlstm (PyTorch ships one): import "
-                      "jaxlstm before torch to use the kernel")
-    except OSError:
-        pass  # not loaded yet: the expected case
     try:
         with _spin_count():
-            ctypes.CDLL(dnnl, mode=ctypes.RTLD_GLOBAL)  # so the kernel's libdnnl.so.3 resolves
-        return ctypes.CDLL(built[0]), ""
+            return ctypes.CDLL(built[0], mode=os.RTLD_LOCAL | os.RTLD_DEEPBIND), ""
     except OSError as e:
         return None, f"the kernel did not load: {e}"
 
