@@ -72,7 +72,8 @@ def piano_roll(notes, num_frames: int, *, frame_ql: float = 1.0, shift: int = 0)
     if frame_ql <= 0:
         raise ValueError(f"frame_ql must be > 0, got {frame_ql}")
     if np.any(notes[:, 1:] < 0):
-        raise ValueError(f"notes must have onsets and durations >= 0, got {notes[np.any(notes[:, 1:] < 0, 1)][0]}")
+        bad = notes[np.any(notes[:, 1:] < 0, axis=1)][0]
+        raise ValueError(f"notes must have onsets and durations >= 0, got (pitch, onset, duration) {tuple(bad)}")
     roll = np.zeros((num_frames, NUM_KEYS), np.uint8)
     for pitch, onset, duration in notes:
         key = int(round(pitch)) + shift - LOWEST_PITCH
@@ -220,7 +221,8 @@ def _save(path: Path, data: Chorales) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
     lengths = np.array([len(r) for r in data.rolls], np.int64)
-    np.savez_compressed(tmp, frames=np.concatenate(data.rolls) if data.rolls else np.zeros((0, NUM_KEYS), np.uint8),
+    frames = np.concatenate(data.rolls) if data.rolls else np.zeros((0, NUM_KEYS), np.uint8)
+    np.savez_compressed(tmp, frames=frames,
                         lengths=lengths, names=np.array(data.names, str), keys=np.array(data.keys, str),
                         shifts=data.shifts, skipped=np.array(data.skipped, str))
     os.replace(tmp, path)
@@ -245,7 +247,8 @@ def load_chorales(folder=None, *, frame_ql: float = 1.0, transpose: bool = True,
     Rolls identical to an earlier one (in path order) are dropped as duplicates.
     """
     paths = bach_corpus_paths() if folder is None else folder_paths(folder)
-    cache = _cache_file(paths, frame_ql, transpose, voices, Path(cache_dir) if cache_dir else default_cache_dir())
+    cache_dir = Path(cache_dir) if cache_dir else default_cache_dir()
+    cache = _cache_file(paths, frame_ql, transpose, voices, cache_dir)
     if use_cache and cache.is_file():
         return _load(cache)
     rolls, names, keys, shifts, skipped, seen = [], [], [], [], [], {}
@@ -254,7 +257,7 @@ def load_chorales(folder=None, *, frame_ql: float = 1.0, transpose: bool = True,
         if read is None:
             skipped.append(f"{path.stem}: no single part for each of {', '.join(voices)}")
             continue
-        digest = hashlib.sha1(np.ascontiguousarray(read.roll).tobytes() + str(read.roll.shape).encode()).hexdigest()
+        digest = hashlib.sha1(read.roll.tobytes() + str(read.roll.shape).encode()).hexdigest()
         if digest in seen:
             skipped.append(f"{path.stem}: the same piano roll as {seen[digest]}")
             continue

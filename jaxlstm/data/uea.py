@@ -97,7 +97,8 @@ def bundled_ts_path(name: str, split: str) -> Path:
         raise ValueError(f"split must be one of {list(SPLITS)}, got {split!r}")
     path = sktime_data_dir() / name / f"{name}_{split.upper()}.ts"
     if not path.is_file():
-        raise ValueError(f"name must be one of the .ts sets sktime ships {list(bundled_sets())}, got {name!r}")
+        raise ValueError(f"name must be one of the .ts sets sktime ships {list(bundled_sets())}, "
+                         f"got {name!r}")
     return path
 
 

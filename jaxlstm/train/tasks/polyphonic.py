@@ -5,6 +5,14 @@ Data (`jaxlstm.data.chorales`): multi-hot (T, 88) piano rolls, one frame per qua
 transposed to C major / C minor, from music21's Bach corpus (`data.corpus: bach`) or from
 a folder of score files; a fixed seeded split of the pieces into train/valid/test.
 
+Training batches: B pieces drawn with replacement, each with probability 1/N per draw;
+with `data.length_grouped` (default) all B from one group of pieces that pad to the same
+power-of-two length (`length_groups`), so little compute goes to padding and few batch
+shapes (few compilations) occur. `data.max_train_steps` trains on random windows of at most
+that many steps of longer pieces (the model starts from a zero state at the window's start);
+`data.input_noise` adds Gaussian noise to the inputs. Valid and test are each one batch,
+padded to one length (one compilation).
+
 Model: the recurrent encoder reads frames x_0..x_{T-2}; a linear layer gives 88 logits
 z_t per step, and key k of frame t + 1 is on with probability sigmoid(z_{t,k}).
 
@@ -51,11 +59,14 @@ class PolyphonicData:
     test_fraction: float = 0.2
     split_seed: int = 0
     input_noise: float = 0.0          # std of Gaussian noise added to training inputs (Greff et al.)
+    length_grouped: bool = True       # training batches of pieces of one padded length
+    max_train_steps: Optional[int] = None  # train on random windows of at most this many steps
     cache_dir: Optional[str] = None   # None: $JAXLSTM_CACHE_DIR or ~/.cache/jaxlstm
 
     def validate(self):
         check_positive("data.frame_ql", self.frame_ql)
         check_positive("data.input_noise", self.input_noise, allow_zero=True)
+        check_positive("data.max_train_steps", self.max_train_steps)
         for key in ("valid_fraction", "test_fraction"):
             value = getattr(self, key)
             if not 0.0 < value < 1.0:
@@ -75,9 +86,37 @@ def next_frame_batch(rolls: list, length: Optional[int] = None) -> dict:
 
 
 def bucket_length(steps: int) -> int:
-    """The padded length of a training batch whose longest sequence has `steps` steps: the
-    next power of two, at least 16 (a few shapes, so a few compilations)."""
-    return max(16, 1 << (int(steps) - 1).bit_length())
+    """The padded length of a batch whose longest sequence has `steps` steps: the next
+    power of two, at least 64 (a few shapes, so a few compilations)."""
+    return max(64, 1 << (int(steps) - 1).bit_length())
+
+
+def length_groups(rolls: list, max_steps: Optional[int] = None) -> dict[int, np.ndarray]:
+    """{padded length L: indices of the rolls whose min(T_i - 1, max_steps) steps pad to L
+    (`bucket_length`)}."""
+    groups: dict[int, list] = {}
+    for i, r in enumerate(rolls):
+        steps = len(r) - 1 if max_steps is None else min(len(r) - 1, max_steps)
+        groups.setdefault(bucket_length(steps), []).append(i)
+    return {k: np.array(v) for k, v in groups.items()}
+
+
+def random_window(rng: np.random.Generator, roll: np.ndarray, max_steps: int) -> np.ndarray:
+    """`roll` if it has at most max_steps + 1 frames, else max_steps + 1 consecutive frames
+    of it from a uniformly drawn start."""
+    if len(roll) <= max_steps + 1:
+        return roll
+    start = int(rng.integers(0, len(roll) - max_steps))
+    return roll[start:start + max_steps + 1]
+
+
+def grouped_draw(rng: np.random.Generator, groups: dict[int, np.ndarray], n: int, batch_size: int):
+    """`batch_size` indices from one length group: the group of a uniformly drawn index in
+    range(n), then uniformly (with replacement) within it, so that every index has
+    probability 1/n per draw, like a plain uniform draw."""
+    anchor = int(rng.integers(0, n))
+    members = next(m for m in groups.values() if anchor in m)
+    return members[rng.integers(0, len(members), batch_size)]
 
 
 def bernoulli_nll_terms(logits: jax.Array, targets: jax.Array, lengths: jax.Array):
@@ -119,18 +158,27 @@ class Polyphonic(Task):
             raise ConfigError(f"config keys data.corpus/data.valid_fraction/data.test_fraction: every "
                               f"split needs a piece of >= 2 frames, got sizes {sizes}")
         self.train = self.corpus.subset(self.split["train"])
-        self._valid = [next_frame_batch(self.corpus.subset(self.split["valid"]))]
-        self._test = [next_frame_batch(self.corpus.subset(self.split["test"]))]
+        self.groups = length_groups(self.train, d.max_train_steps)
+        held_out = {k: self.corpus.subset(self.split[k]) for k in ("valid", "test")}
+        longest = max(len(r) - 1 for rolls in held_out.values() for r in rolls)
+        self._valid, self._test = ([next_frame_batch(held_out[k], longest)] for k in ("valid", "test"))
 
     def make_model(self, rngs):
         return SequenceRegressor(NUM_KEYS, NUM_KEYS, per_step=True, rngs=rngs,
                                  **self.cfg.model.encoder_kwargs())
 
     def train_batch(self, rng, batch_size):
-        rolls = [self.train[i] for i in rng.integers(0, len(self.train), batch_size)]
+        if self.data.length_grouped:
+            idx = grouped_draw(rng, self.groups, len(self.train), batch_size)
+        else:
+            idx = rng.integers(0, len(self.train), batch_size)
+        rolls = [self.train[i] for i in idx]
+        if self.data.max_train_steps is not None:
+            rolls = [random_window(rng, r, self.data.max_train_steps) for r in rolls]
         batch = next_frame_batch(rolls, bucket_length(max(len(r) for r in rolls) - 1))
         if self.data.input_noise > 0:
-            batch["inputs"] += rng.normal(0.0, self.data.input_noise, batch["inputs"].shape).astype(np.float32)
+            noise = rng.normal(0.0, self.data.input_noise, batch["inputs"].shape)
+            batch["inputs"] += noise.astype(np.float32)
         return batch
 
     def eval_batches(self):
@@ -157,7 +205,8 @@ class Polyphonic(Task):
     def write_plots(self, model, run_dir):
         batch = {k: v[:1] for k, v in self._test[0].items()}
         n = int(batch["lengths"][0])
-        probs = np.asarray(jax.nn.sigmoid(model(jnp.asarray(batch["inputs"]), lengths=jnp.asarray(batch["lengths"]))))
+        logits = model(jnp.asarray(batch["inputs"]), lengths=jnp.asarray(batch["lengths"]))
+        probs = np.asarray(jax.nn.sigmoid(logits))
         name = self.corpus.names[self.split["test"][0]]
         plot_roll_prediction(batch["targets"][0, :n], probs[0, :n], run_dir / "piano_roll.png",
                              title=f"{self.cfg.name}: test chorale {name}, frames 1..{n}")

@@ -43,7 +43,8 @@ class TsClassificationData:
     def validate(self):
         check_choice("data.pooling", self.pooling, ("last", "mean"))
         if not 0.0 < self.valid_fraction < 1.0:
-            raise ConfigError(f"config key data.valid_fraction: must lie in (0, 1), got {self.valid_fraction}")
+            raise ConfigError(f"config key data.valid_fraction: must lie in (0, 1), "
+                              f"got {self.valid_fraction}")
         if (self.train_file is None) != (self.test_file is None):
             raise ConfigError(f"config keys data.train_file/data.test_file: give both or neither, got "
                               f"train_file={self.train_file!r}, test_file={self.test_file!r}")
