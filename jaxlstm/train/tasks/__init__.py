@@ -11,10 +11,14 @@ from jaxlstm.train.tasks.forecast import Forecast
 from jaxlstm.train.tasks.sentiment import Imdb
 from jaxlstm.train.tasks.reber import ReberContinual
 from jaxlstm.train.tasks.temporal_order import TemporalOrder
+from jaxlstm.train.tasks.polyphonic import Polyphonic
+from jaxlstm.train.tasks.ts_classification import TsClassification
 
 TASKS: dict[str, type] = {t.name: t for t in (CharLM, Adding, TemporalOrder, ReberContinual,
                                                    Imdb, Digits, Forecast, Tagging, CTC)}
 TASKS[StreamLM.name] = StreamLM
+TASKS[Polyphonic.name] = Polyphonic
+TASKS[TsClassification.name] = TsClassification
 
 
 def register_task(task: type) -> type:

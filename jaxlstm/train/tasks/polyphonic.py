@@ -1,0 +1,233 @@
+"""Polyphonic music modelling on piano rolls (Boulanger-Lewandowski et al. 2012; one of the
+three tasks of Greff et al. 2015): predict frame t + 1 of a Bach chorale from frames 0..t.
+
+Data (`jaxlstm.data.chorales`): multi-hot (T, 88) piano rolls, one frame per quarter note,
+transposed to C major / C minor, from music21's Bach corpus (`data.corpus: bach`) or from
+a folder of score files; a fixed seeded split of the pieces into train/valid/test.
+
+Training batches: B pieces drawn with replacement, each with probability 1/N per draw;
+with `data.length_grouped` (default) all B from one group of pieces that pad to the same
+power-of-two length (`length_groups`), so little compute goes to padding and few batch
+shapes (few compilations) occur. `data.max_train_steps` trains on random windows of at most
+that many steps of longer pieces (the model starts from a zero state at the window's start);
+`data.input_noise` adds Gaussian noise to the inputs. Valid and test are each one batch,
+padded to one length (one compilation).
+
+Model: the recurrent encoder reads frames x_0..x_{T-2}; a linear layer gives 88 logits
+z_t per step, and key k of frame t + 1 is on with probability sigmoid(z_{t,k}).
+
+Metric, in nats per frame (the papers' unit):
+  nll = sum over sequences b and predicted frames t < T_b - 1 of
+          sum_k -[y log sigmoid(z) + (1 - y) log(1 - sigmoid(z))]
+        / (number of predicted frames)
+i.e. the Bernoulli negative log-likelihood summed over the 88 keys and averaged over the
+valid frames of the whole split (not over sequences). `nll_seq` is the mean over
+sequences of each sequence's own frame average (the convention of Bai et al.'s code);
+`frame_accuracy` is TP / (TP + FP + FN) over all keys and frames with the keys thresholded
+at probability 0.5 (Bay et al. 2009; not the expected accuracy of Boulanger-Lewandowski).
+Each held-out split is evaluated as one batch, so both are exact.
+
+Baselines: every key on with probability 1/2 (88 ln 2 = 61.0 nats, the papers' "random"
+row) and each key on with its add-one-smoothed frequency in the training frames
+(p_k = (count_k + 1) / (frames + 2)), independent of the past.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from jaxlstm.data.chorales import NUM_KEYS, load_chorales, split_indices
+from jaxlstm.data.ragged import pad_frames
+from jaxlstm.nn.heads import SequenceRegressor
+from jaxlstm.train.config import ConfigError, check_positive
+from jaxlstm.train.tasks.base import Task, valid_and_test_metrics
+
+
+@dataclass
+class PolyphonicData:
+    corpus: str = "bach"              # "bach": music21's Bach corpus; else a folder of score files
+    frame_ql: float = 1.0             # quarter lengths per frame
+    transpose: bool = True            # to C major / C minor
+    valid_fraction: float = 0.2
+    test_fraction: float = 0.2
+    split_seed: int = 0
+    input_noise: float = 0.0          # std of Gaussian noise added to training inputs (Greff et al.)
+    length_grouped: bool = True       # training batches of pieces of one padded length
+    max_train_steps: Optional[int] = None  # train on random windows of at most this many steps
+    cache_dir: Optional[str] = None   # None: $JAXLSTM_CACHE_DIR or ~/.cache/jaxlstm
+
+    def validate(self):
+        check_positive("data.frame_ql", self.frame_ql)
+        check_positive("data.input_noise", self.input_noise, allow_zero=True)
+        check_positive("data.max_train_steps", self.max_train_steps)
+        for key in ("valid_fraction", "test_fraction"):
+            value = getattr(self, key)
+            if not 0.0 < value < 1.0:
+                raise ConfigError(f"config key data.{key}: must lie in (0, 1), got {value}")
+        if self.valid_fraction + self.test_fraction >= 1.0:
+            raise ConfigError(f"config keys data.valid_fraction + data.test_fraction: must be < 1, got "
+                              f"{self.valid_fraction} + {self.test_fraction}")
+
+
+def next_frame_batch(rolls: list, length: Optional[int] = None) -> dict:
+    """Rolls (T_i, 88) -> {"inputs" (N, L, 88) float32: frames 0..T_i-2, "targets" (N, L, 88)
+    float32: frames 1..T_i-1, "lengths" (N,) int32: T_i - 1}, zero-padded to L (None: the
+    longest T_i - 1)."""
+    inputs, lengths = pad_frames([r[:-1] for r in rolls], length)
+    targets, _ = pad_frames([r[1:] for r in rolls], inputs.shape[1])
+    return {"inputs": inputs, "targets": targets, "lengths": lengths}
+
+
+def bucket_length(steps: int) -> int:
+    """The padded length of a batch whose longest sequence has `steps` steps: the next
+    power of two, at least 64 (a few shapes, so a few compilations)."""
+    return max(64, 1 << (int(steps) - 1).bit_length())
+
+
+def length_groups(rolls: list, max_steps: Optional[int] = None) -> dict[int, np.ndarray]:
+    """{padded length L: indices of the rolls whose min(T_i - 1, max_steps) steps pad to L
+    (`bucket_length`)}."""
+    groups: dict[int, list] = {}
+    for i, r in enumerate(rolls):
+        steps = len(r) - 1 if max_steps is None else min(len(r) - 1, max_steps)
+        groups.setdefault(bucket_length(steps), []).append(i)
+    return {k: np.array(v) for k, v in groups.items()}
+
+
+def random_window(rng: np.random.Generator, roll: np.ndarray, max_steps: int) -> np.ndarray:
+    """`roll` if it has at most max_steps + 1 frames, else max_steps + 1 consecutive frames
+    of it from a uniformly drawn start."""
+    if len(roll) <= max_steps + 1:
+        return roll
+    start = int(rng.integers(0, len(roll) - max_steps))
+    return roll[start:start + max_steps + 1]
+
+
+def grouped_draw(rng: np.random.Generator, groups: dict[int, np.ndarray], n: int, batch_size: int):
+    """`batch_size` indices from one length group: the group of a uniformly drawn index in
+    range(n), then uniformly (with replacement) within it, so that every index has
+    probability 1/n per draw, like a plain uniform draw."""
+    anchor = int(rng.integers(0, n))
+    members = next(m for m in groups.values() if anchor in m)
+    return members[rng.integers(0, len(members), batch_size)]
+
+
+def bernoulli_nll_terms(logits: jax.Array, targets: jax.Array, lengths: jax.Array):
+    """(per-sequence summed NLL (B,), predicted frames per sequence (B,), TP, FP, FN) of
+    logits and 0/1 targets (B, T, K) over the steps t < lengths[b]."""
+    mask = (jnp.arange(logits.shape[1])[None, :] < lengths[:, None]).astype(jnp.float32)
+    per_frame = optax.sigmoid_binary_cross_entropy(logits.astype(jnp.float32), targets).sum(-1)
+    on = (logits > 0).astype(jnp.float32) * mask[..., None]
+    truth = targets * mask[..., None]
+    tp = (on * truth).sum()
+    return ((per_frame * mask).sum(1), mask.sum(1), tp, on.sum() - tp, truth.sum() - tp)
+
+
+def marginal_nll(train_targets: np.ndarray, targets: np.ndarray) -> float:
+    """Mean over the frames (F, K) of `targets` of -sum_k log Bernoulli(y_k; p_k), where
+    p_k = (count of key k in `train_targets` + 1) / (training frames + 2)."""
+    p = (train_targets.sum(0) + 1.0) / (len(train_targets) + 2.0)
+    logp = targets * np.log(p) + (1 - targets) * np.log1p(-p)
+    return float(-logp.sum(1).mean())
+
+
+class Polyphonic(Task):
+    name = "polyphonic"
+    Data = PolyphonicData
+    monitor = "valid/nll"
+    monitor_mode = "min"
+
+    def __init__(self, cfg):
+        super().__init__(cfg)
+        d = self.data
+        self.corpus = load_chorales(None if d.corpus == "bach" else d.corpus, frame_ql=d.frame_ql,
+                                    transpose=d.transpose, cache_dir=d.cache_dir)
+        usable = [i for i, r in enumerate(self.corpus.rolls) if len(r) >= 2]
+        parts = split_indices(len(usable), valid_fraction=d.valid_fraction,
+                              test_fraction=d.test_fraction, seed=d.split_seed)
+        self.split = {k: [usable[i] for i in v] for k, v in parts.items()}
+        sizes = {k: len(v) for k, v in self.split.items()}
+        if min(sizes.values()) == 0:
+            raise ConfigError(f"config keys data.corpus/data.valid_fraction/data.test_fraction: every "
+                              f"split needs a piece of >= 2 frames, got sizes {sizes}")
+        self.train = self.corpus.subset(self.split["train"])
+        self.groups = length_groups(self.train, d.max_train_steps)
+        held_out = {k: self.corpus.subset(self.split[k]) for k in ("valid", "test")}
+        longest = max(len(r) - 1 for rolls in held_out.values() for r in rolls)
+        self._valid, self._test = ([next_frame_batch(held_out[k], longest)] for k in ("valid", "test"))
+
+    def make_model(self, rngs):
+        return SequenceRegressor(NUM_KEYS, NUM_KEYS, per_step=True, rngs=rngs,
+                                 **self.cfg.model.encoder_kwargs())
+
+    def train_batch(self, rng, batch_size):
+        if self.data.length_grouped:
+            idx = grouped_draw(rng, self.groups, len(self.train), batch_size)
+        else:
+            idx = rng.integers(0, len(self.train), batch_size)
+        rolls = [self.train[i] for i in idx]
+        if self.data.max_train_steps is not None:
+            rolls = [random_window(rng, r, self.data.max_train_steps) for r in rolls]
+        batch = next_frame_batch(rolls, bucket_length(max(len(r) for r in rolls) - 1))
+        if self.data.input_noise > 0:
+            noise = rng.normal(0.0, self.data.input_noise, batch["inputs"].shape)
+            batch["inputs"] += noise.astype(np.float32)
+        return batch
+
+    def eval_batches(self):
+        return self._valid
+
+    def loss(self, model, batch, key):
+        logits = model(batch["inputs"], lengths=batch["lengths"], key=key)
+        nll, frames, tp, fp, fn = bernoulli_nll_terms(logits, batch["targets"], batch["lengths"])
+        loss = nll.sum() / jnp.maximum(frames.sum(), 1.0)
+        return loss, {"nll": loss, "nll_seq": jnp.mean(nll / jnp.maximum(frames, 1.0)),
+                      "frame_accuracy": tp / jnp.maximum(tp + fp + fn, 1.0)}
+
+    def evaluate(self, model, eval_step):
+        return valid_and_test_metrics(self._valid, self._test, eval_step)
+
+    def baseline(self):
+        train = np.concatenate([r[1:] for r in self.train]).astype(np.float64)
+        out = {"uniform_nll": NUM_KEYS * math.log(2.0)}
+        for split, batch in (("valid", self._valid[0]), ("test", self._test[0])):
+            frames = np.concatenate([t[:n] for t, n in zip(batch["targets"], batch["lengths"])])
+            out[f"marginal_{split}_nll"] = marginal_nll(train, frames)
+        return out
+
+    def write_plots(self, model, run_dir):
+        batch = {k: v[:1] for k, v in self._test[0].items()}
+        n = int(batch["lengths"][0])
+        logits = model(jnp.asarray(batch["inputs"]), lengths=jnp.asarray(batch["lengths"]))
+        probs = np.asarray(jax.nn.sigmoid(logits))
+        name = self.corpus.names[self.split["test"][0]]
+        plot_roll_prediction(batch["targets"][0, :n], probs[0, :n], run_dir / "piano_roll.png",
+                             title=f"{self.cfg.name}: test chorale {name}, frames 1..{n}")
+
+
+def plot_roll_prediction(truth: np.ndarray, probs: np.ndarray, path, title: str = "") -> None:
+    """piano_roll.png: the true next frames (T, 88) above the predicted probabilities."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    keys = np.nonzero(truth.sum(0) + (probs > 0.05).sum(0))[0]
+    low, high = (keys.min(), keys.max() + 1) if len(keys) else (0, NUM_KEYS)
+    fig, axes = plt.subplots(2, 1, figsize=(10, 5), sharex=True)
+    for ax, image, label in ((axes[0], truth, "truth"), (axes[1], probs, "P(on)")):
+        shown = ax.imshow(image[:, low:high].T, origin="lower", aspect="auto", cmap="Greys", vmin=0, vmax=1,
+                          extent=(0.5, len(image) + 0.5, 21 + low - 0.5, 21 + high - 0.5))
+        ax.set_ylabel(f"{label}\nMIDI pitch")
+    fig.colorbar(shown, ax=axes, fraction=0.02)
+    axes[0].set_title(title, fontsize=9)
+    axes[1].set_xlabel("frame (quarter note)")
+    fig.savefig(path, dpi=100)
+    plt.close(fig)

@@ -1,0 +1,163 @@
+"""The `polyphonic` task: the frame NLL against the Bernoulli likelihood written out in
+NumPy, the baselines by hand, batches, config errors, and configs/jsb_chorales.yaml end to
+end for 2 steps on a tiny corpus written here."""
+
+import json
+import math
+from pathlib import Path
+
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from jaxlstm.train.config import ConfigError, load_config
+from jaxlstm.train.loop import fit
+from jaxlstm.train.tasks.polyphonic import (bernoulli_nll_terms, bucket_length, grouped_draw,
+                                            length_groups, marginal_nll, next_frame_batch,
+                                            random_window)
+
+CONFIGS = Path(__file__).resolve().parents[2] / "configs"
+
+
+def numpy_frame_nll(logits, targets, lengths):
+    """Per-frame NLL over all valid frames, and the mean of per-sequence averages, by loops."""
+    total, frames, per_sequence = 0.0, 0, []
+    for b in range(logits.shape[0]):
+        seq = 0.0
+        for t in range(lengths[b]):
+            for k in range(logits.shape[2]):
+                p = 1.0 / (1.0 + math.exp(-logits[b, t, k]))
+                seq -= math.log(p) if targets[b, t, k] else math.log(1.0 - p)
+        total, frames = total + seq, frames + lengths[b]
+        per_sequence.append(seq / lengths[b])
+    return total / frames, float(np.mean(per_sequence))
+
+
+def test_frame_nll_is_the_bernoulli_likelihood_over_valid_frames():
+    rng = np.random.default_rng(0)
+    logits = rng.normal(0, 2, (3, 5, 88)).astype(np.float32)
+    targets = (rng.random((3, 5, 88)) < 0.05).astype(np.float32)
+    lengths = np.array([5, 2, 3])
+    nll, frames, *_ = bernoulli_nll_terms(jnp.asarray(logits), jnp.asarray(targets), jnp.asarray(lengths))
+    per_frame, per_sequence = numpy_frame_nll(logits.astype(np.float64), targets, lengths)
+    np.testing.assert_allclose(float(nll.sum() / frames.sum()), per_frame, rtol=1e-5)
+    np.testing.assert_allclose(float(np.mean(nll / frames)), per_sequence, rtol=1e-5)
+    np.testing.assert_array_equal(frames, [5, 2, 3])
+
+
+def test_frame_accuracy_counts_by_hand():
+    # one sequence, two valid frames (the third is padding and ignored), four keys
+    logits = jnp.array([[[3.0, -1.0, 2.0, -2.0], [-1.0, 1.0, -3.0, -1.0], [5.0, 5.0, 5.0, 5.0]]])
+    targets = jnp.array([[[1.0, 0.0, 0.0, 1.0], [0.0, 1.0, 0.0, 0.0], [0.0, 0.0, 0.0, 0.0]]])
+    _, _, tp, fp, fn = bernoulli_nll_terms(logits, targets, jnp.array([2]))
+    # frame 0: on = {0, 2}, truth = {0, 3}: TP 1, FP 1, FN 1; frame 1: on = truth = {1}: TP 1
+    assert (float(tp), float(fp), float(fn)) == (2.0, 1.0, 1.0)
+
+
+def test_marginal_baseline_by_hand():
+    train = np.array([[1, 0], [1, 1], [0, 0]], np.float64)    # key 0 on twice, key 1 once, in 3 frames
+    p = np.array([(2 + 1) / (3 + 2), (1 + 1) / (3 + 2)])       # add-one: 3/5, 2/5
+    frames = np.array([[1, 0], [0, 0]], np.float64)
+    expected = -(math.log(p[0]) + math.log(1 - p[1]) + math.log(1 - p[0]) + math.log(1 - p[1])) / 2
+    assert marginal_nll(train, frames) == pytest.approx(expected)
+
+
+def test_next_frame_batch_shifts_by_one_frame_and_pads():
+    a = np.eye(88, dtype=np.uint8)[[0, 1, 2]]       # three frames, keys 0, 1, 2
+    b = np.eye(88, dtype=np.uint8)[[5, 6]]
+    batch = next_frame_batch([a, b], 4)
+    assert batch["inputs"].shape == batch["targets"].shape == (2, 4, 88)
+    np.testing.assert_array_equal(batch["lengths"], [2, 1])
+    np.testing.assert_array_equal(batch["inputs"][0, :2], a[:2])
+    np.testing.assert_array_equal(batch["targets"][0, :2], a[1:])
+    np.testing.assert_array_equal(batch["targets"][1, 0], b[1])
+    assert batch["inputs"][1, 1:].sum() == 0 and batch["targets"][0, 2:].sum() == 0
+
+
+@pytest.mark.parametrize("steps, padded", [(1, 64), (64, 64), (65, 128), (100, 128), (271, 512)])
+def test_bucket_length_is_the_next_power_of_two(steps, padded):
+    assert bucket_length(steps) == padded
+
+
+def test_random_window_keeps_short_rolls_and_cuts_long_ones_anywhere():
+    roll = np.arange(10)[:, None] * np.ones((1, 88), np.uint8)      # frame t holds the value t
+    rng = np.random.default_rng(0)
+    assert random_window(rng, roll, 9) is roll
+    starts = {int(random_window(rng, roll, 3)[0, 0]) for _ in range(200)}
+    assert starts == set(range(7))                                   # 4-frame windows start at 0..6
+    window = random_window(rng, roll, 3)
+    np.testing.assert_array_equal(window[:, 0], np.arange(window[0, 0], window[0, 0] + 4))
+
+
+def test_grouped_batches_share_a_padded_length_and_draw_each_piece_uniformly():
+    rolls = [np.zeros((n, 88), np.uint8) for n in (5, 65, 10, 300, 129, 66)]   # steps 4, 64, 9, 299, 128, 65
+    groups = length_groups(rolls)
+    assert {k: v.tolist() for k, v in groups.items()} == {64: [0, 1, 2], 512: [3], 128: [4, 5]}
+    cropped = length_groups(rolls, max_steps=100)
+    assert {k: v.tolist() for k, v in cropped.items()} == {64: [0, 1, 2], 128: [3, 4, 5]}
+    rng = np.random.default_rng(0)
+    counts = np.zeros(6)
+    for _ in range(3000):
+        idx = grouped_draw(rng, groups, 6, 4)
+        assert len({bucket_length(len(rolls[i]) - 1) for i in idx}) == 1
+        counts += np.bincount(idx, minlength=6)
+    # each piece 1/6 of the 12000 draws; a batch's draws are correlated through its group (the
+    # lone piece 3 comes 4 at a time), std of its share ~0.007: allow 3 std
+    np.testing.assert_allclose(counts / counts.sum(), np.full(6, 1 / 6), atol=0.02)
+
+
+@pytest.fixture(scope="module")
+def tiny_corpus(tmp_path_factory):
+    """Six distinct four-part pieces (C major and A minor cadences at several lengths)."""
+    pytest.importorskip("music21")
+    from tests.scores import A_MINOR, C_MAJOR, write_score
+
+    folder = tmp_path_factory.mktemp("corpus")
+    for k in range(3):
+        for name, voices in (("major", C_MAJOR), ("minor", A_MINOR)):
+            longer = {part: notes * (k + 1) for part, notes in voices.items()}
+            write_score(folder / f"{name}{k}.musicxml", longer)
+    return folder
+
+
+def tiny(folder, cache, out, *extra):
+    return load_config(CONFIGS / "jsb_chorales.yaml", [
+        f"data.corpus={folder}", f"data.cache_dir={cache}", f"out_dir={out}", "model.hidden_size=8",
+        "train.steps=2", "train.batch_size=4", "train.eval_every=1", "train.checkpoint_every=2",
+        "train.progress=false", *extra])
+
+
+def test_jsb_config_trains_two_steps_on_a_tiny_corpus(tiny_corpus, tmp_path):
+    cfg = tiny(tiny_corpus, tmp_path / "cache", tmp_path / "runs", "data.input_noise=0.1",
+               "data.max_train_steps=5")
+    summary = fit(cfg, quiet=True)
+    final = summary["final"]
+    for key in ("valid/nll", "valid/test_nll", "valid/nll_seq", "valid/frame_accuracy"):
+        assert math.isfinite(final[key]), key
+    assert final["valid/loss"] == pytest.approx(final["valid/nll"])
+    assert summary["baseline"]["uniform_nll"] == pytest.approx(88 * math.log(2))
+    # 6 pieces, 20 % / 20 %: 4 train, 1 valid, 1 test; an untrained model is near 88 ln 2
+    assert 30 < final["valid/nll"] < 70
+    assert (tmp_path / "runs" / "jsb_chorales" / "piano_roll.png").is_file()
+    assert json.loads((tmp_path / "runs" / "jsb_chorales" / "summary.json").read_text())["steps"] == 2
+
+
+@pytest.mark.parametrize("override, key", [
+    ("data.frame_ql=0", "data.frame_ql"),
+    ("data.valid_fraction=0", "data.valid_fraction"),
+    ("data.input_noise=-1", "data.input_noise"),
+    ("data.max_train_steps=0", "data.max_train_steps"),
+    ("data.test_fraction=0.9", "data.valid_fraction \\+ data.test_fraction"),
+])
+def test_bad_data_options_name_their_key(override, key):
+    with pytest.raises(ConfigError, match=f"config keys? {key}"):
+        load_config(CONFIGS / "jsb_chorales.yaml", [override])
+
+
+def test_too_small_a_corpus_for_three_splits_is_a_config_error(tiny_corpus, tmp_path):
+    from jaxlstm.train.tasks import get_task
+
+    cfg = tiny(tiny_corpus, tmp_path / "cache", tmp_path / "runs", "data.valid_fraction=0.05",
+               "data.test_fraction=0.05")
+    with pytest.raises(ConfigError, match="every split needs a piece"):
+        get_task("polyphonic")(cfg)
