@@ -11,8 +11,8 @@
 
 Errors in configs, data or arguments are printed as one line (exit code 2); a
 diverged run exits with 1, an interrupted one with 130 after saving a checkpoint.
-Only the chosen command imports JAX, Flax and Orbax, so `--help` and `--version`
-return at once.
+Only the chosen command imports Flax, Optax, Orbax and matplotlib, so `--help` and
+`--version` return quickly.
 """
 
 from __future__ import annotations
@@ -242,9 +242,13 @@ def main(argv=None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(stray)}")
     if extra:
         args.overrides = list(args.overrides) + extra
-    from jaxlstm.train.config import ConfigError
-    from jaxlstm.train.loop import RunExists, TrainingDiverged
-
+    try:
+        from jaxlstm.train.config import ConfigError
+        from jaxlstm.train.loop import RunExists, TrainingDiverged
+    except ModuleNotFoundError as e:
+        print(f"jaxlstm {args.command}: error: the command needs the training dependencies "
+              f"(no module {e.name!r}): pip install 'jaxlstm[train]'", file=sys.stderr)
+        return 2
     try:
         return args.func(args)
     except (ConfigError, RunExists, FileNotFoundError, ValueError, TypeError) as e:
