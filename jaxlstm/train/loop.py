@@ -379,7 +379,8 @@ def fit(cfg: Config, *, resume: bool = False, quiet: bool = False) -> dict:
     }
     if main:
         records = read_metrics(metrics_path)
-        plot_learning_curves(records, run_dir / "learning_curves.png", title=f"{cfg.name} ({cfg.task})")
+        plot_learning_curves(records, run_dir / "learning_curves.png", title=f"{cfg.name} ({cfg.task})",
+                             baseline=summary["baseline"])
         task.write_plots(trainer.model, run_dir)
         write_json_atomic(run_dir / "summary.json", summary)
     return summary

@@ -115,7 +115,7 @@ def test_forecast_config_smoke_with_inspect(tmp_path):
 
 def test_ablation_script_aggregates_seeds_and_writes_table_and_plot(tmp_path, monkeypatch):
     """The script's table against hand-computed medians; `fit` is replaced by a stand-in whose
-    test RMSE depends on the model and seed the script configured (real runs: README)."""
+    test RMSE depends on the model and seed the script configured (real runs: docs/results.md)."""
     import importlib.util
 
     path = Path(__file__).resolve().parents[2] / "experiments" / "ablation_shared_preact.py"
