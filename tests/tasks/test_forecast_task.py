@@ -61,7 +61,7 @@ def test_seasonal_naive_beyond_one_season_against_a_loop():
 def test_model_metrics_are_in_original_units(tiny_task):
     """A model that forecasts "no change" is the last-value forecast: its test RMSE/MAE through
     the task's loss/evaluate (standardised, relative windows) equal the hand-computed ones."""
-    def no_change(xs, key=None):
+    def no_change(xs, rngs=None, deterministic=None):
         return jnp.zeros((xs.shape[0], 2))
 
     metrics = tiny_task.evaluate(no_change, lambda batch: tiny_task.loss(no_change, batch, None))

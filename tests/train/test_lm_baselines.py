@@ -39,7 +39,7 @@ class FixedLogits:
     def __init__(self, logits):
         self.logits = jnp.asarray(logits, jnp.float32)
 
-    def __call__(self, inputs, key=None):
+    def __call__(self, inputs, rngs=None, deterministic=None):
         return jnp.broadcast_to(self.logits, (*inputs.shape, len(self.logits))), None
 
 
