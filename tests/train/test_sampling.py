@@ -24,7 +24,7 @@ class MarkovLM(nnx.Module):
     def __init__(self):
         self.table = nnx.Param(jnp.asarray(TABLE))
 
-    def __call__(self, tokens, initial_state=None):
+    def __call__(self, tokens, initial_state=None, rngs=None, deterministic=None):
         return self.table[...][tokens], initial_state
 
 
