@@ -15,7 +15,7 @@ many small operations (B = 1) read slower than `bench.py` measures them. Operati
 split across the thread pool (large dots) show only their dispatch here; the step's
 wall time is printed for reference, with the minor page faults per step (the kernel's
 count, `getrusage`): XLA:CPU allocates its large buffers afresh on every call, and a
-fault per 4 KiB page touched is time no XLA operation shows (README, "Performance":
+fault per 4 KiB page touched is time no XLA operation shows (docs/performance.md:
 `GLIBC_TUNABLES=glibc.malloc.hugetlb=1` cuts them ~50x).
 """
 

@@ -7,4 +7,4 @@ live in `jaxlstm.nn`, training in `jaxlstm.train`, data in `jaxlstm.data`.
 from jaxlstm.core import *  # noqa: F401,F403
 from jaxlstm.core import __all__
 
-__version__ = "0.1.0"
+from jaxlstm.version import __version__  # noqa: E402,F401

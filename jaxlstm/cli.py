@@ -1,14 +1,18 @@
-"""The `jaxlstm` command: train | sweep | eval | generate | inspect.
+"""The `jaxlstm` command: train | sweep | eval | generate | inspect | config.
 
   jaxlstm train CONFIG [key=value ...] [--resume] [--distributed [--coordinator-address
                 HOST:PORT --num-processes N --process-id I]]
   jaxlstm sweep CONFIG --grid key=v1,v2 [--grid ...] [--seeds N] [key=value ...]
   jaxlstm eval RUN_DIR [--which best|latest]
-  jaxlstm generate RUN_DIR --prompt TEXT [--length N] [--temperature T]
+  jaxlstm generate RUN_DIR --prompt TEXT [--length N] [--temperature T] [--seed S]
   jaxlstm inspect RUN_DIR [--text TEXT] [--layer K] [--out PNG]
+  jaxlstm config [TASK]       the config keys of TASK with their types and defaults
+  jaxlstm --version
 
 Errors in configs, data or arguments are printed as one line (exit code 2); a
 diverged run exits with 1, an interrupted one with 130 after saving a checkpoint.
+Only the chosen command imports Flax, Optax, Orbax and matplotlib, so `--help` and
+`--version` return quickly.
 """
 
 from __future__ import annotations
@@ -19,7 +23,20 @@ import json
 import sys
 from pathlib import Path
 
-from jaxlstm.train.config import ConfigError, load_config
+from jaxlstm.version import __version__
+
+
+def load_config(*args, **kwargs):
+    """`jaxlstm.train.config.load_config`, imported when a command needs it."""
+    from jaxlstm.train.config import load_config as load
+
+    return load(*args, **kwargs)
+
+
+def _config_error(message: str) -> Exception:
+    from jaxlstm.train.config import ConfigError
+
+    return ConfigError(message)
 
 
 def _train(args) -> int:
@@ -51,7 +68,7 @@ def _parse_grid(items) -> dict:
     grid = {}
     for item in items:
         if "=" not in item:
-            raise ConfigError(f"--grid {item!r} must have the form key=v1,v2,...")
+            raise _config_error(f"--grid {item!r} must have the form key=v1,v2,...")
         key, values = item.split("=", 1)
         grid[key] = values.split(",")
     return grid
@@ -102,8 +119,8 @@ def _generate(args) -> int:
     cfg, trainer = load_run(args.run_dir)
     vocab = getattr(trainer.task, "vocab", None)
     if vocab is None or not hasattr(trainer.model, "vocab_size"):
-        raise ConfigError(f"generate needs a language-model run (task char_lm); {args.run_dir} "
-                          f"is task {cfg.task!r}")
+        raise _config_error(f"generate needs a language-model run (task char_lm); "
+                            f"{args.run_dir} is task {cfg.task!r}")
     print(sample_text(trainer.model, vocab, args.prompt, args.length,
                       temperature=args.temperature, seed=args.seed))
     return 0
@@ -117,53 +134,102 @@ def _inspect(args) -> int:
     return 0
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="jaxlstm", description=__doc__.split("\n\n")[0])
-    sub = parser.add_subparsers(dest="command", required=True)
+def _config(args) -> int:
+    from jaxlstm.train.schema import config_schema, task_summaries
 
-    p = sub.add_parser("train", help="train a config into a run folder")
-    p.add_argument("config", help="YAML config, e.g. configs/quickstart.yaml")
-    p.add_argument("overrides", nargs="*", help="key=value overrides, e.g. train.steps=100")
-    p.add_argument("--resume", action="store_true", help="continue the run from its last checkpoint")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    if args.task is None:
+        for name, doc in task_summaries().items():
+            print(f"{name:16s} {doc}")
+        print("\n`jaxlstm config TASK` prints a task's keys with their types and defaults.")
+        return 0
+    print(config_schema(args.task), end="")
+    return 0
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("config", metavar="CONFIG", help="YAML config file, e.g. configs/quickstart.yaml")
+    p.add_argument("overrides", nargs="*", metavar="key=value",
+                   help="config overrides in dotted form, e.g. train.steps=100 model.hidden_size=64 "
+                        "(`jaxlstm config TASK` lists the keys)")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an existing run folder from its last readable checkpoint "
+                        "(without it an existing run folder is an error)")
+    p.add_argument("--quiet", action="store_true",
+                   help="no progress bar or periodic log lines (metrics files are still written)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="jaxlstm", description="Train, sweep, evaluate and inspect jaxlstm experiments.",
+        epilog="`jaxlstm COMMAND --help` describes a command's options.")
+    parser.add_argument("--version", action="version", version=f"jaxlstm {__version__}",
+                        help="print the jaxlstm version and exit")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("train", help="train a config into a run folder",
+                       description="Train CONFIG into OUT_DIR/NAME (config.yaml, metrics.jsonl, "
+                                   "checkpoints/, learning_curves.png, summary.json).")
+    _add_run_options(p)
     p.add_argument("--distributed", action="store_true",
                    help="multi-host: call jax.distributed.initialize first (= train.distributed=true)")
-    p.add_argument("--coordinator-address", default=None,
-                   help="HOST:PORT of process 0 (default: $JAX_COORDINATOR_ADDRESS)")
-    p.add_argument("--num-processes", type=int, default=None,
+    p.add_argument("--coordinator-address", default=None, metavar="HOST:PORT",
+                   help="address of process 0 (default: $JAX_COORDINATOR_ADDRESS)")
+    p.add_argument("--num-processes", type=int, default=None, metavar="N",
                    help="number of processes (default: $JAX_NUM_PROCESSES)")
-    p.add_argument("--process-id", type=int, default=None,
-                   help="this process's index (default: $JAX_PROCESS_ID)")
+    p.add_argument("--process-id", type=int, default=None, metavar="I",
+                   help="this process's index, 0..N-1 (default: $JAX_PROCESS_ID)")
     p.set_defaults(func=_train)
 
-    p = sub.add_parser("sweep", help="train a grid of configs (and seeds) and compare them")
-    p.add_argument("config")
-    p.add_argument("overrides", nargs="*")
-    p.add_argument("--grid", action="append", default=[], help="key=v1,v2,... (repeatable)")
-    p.add_argument("--seeds", type=int, default=1, help="seeds per grid point")
-    p.add_argument("--resume", action="store_true")
-    p.add_argument("--quiet", action="store_true")
+    p = sub.add_parser("sweep", help="train a grid of configs (and seeds) and compare them",
+                       description="Train every point of the grid (the product of the --grid "
+                                   "values) for --seeds seeds into OUT_DIR/NAME/<point>-seed<s>, "
+                                   "then write results.md, results.csv (one column per grid key), "
+                                   "results.json and sweep.png there.")
+    _add_run_options(p)
+    p.add_argument("--grid", action="append", default=[], metavar="key=v1,v2,...",
+                   help="a config key and the values to try; repeat for more keys (the grid is "
+                        "their product)")
+    p.add_argument("--seeds", type=int, default=1, metavar="N",
+                   help="seeds per grid point: train.seed, train.seed + 1, ... (default: 1)")
     p.set_defaults(func=_sweep)
 
-    p = sub.add_parser("eval", help="evaluate a run's checkpoint on its held-out data")
-    p.add_argument("run_dir", type=Path)
-    p.add_argument("--which", choices=("best", "latest"), default="best")
+    p = sub.add_parser("eval", help="evaluate a run's checkpoint on its held-out data",
+                       description="Re-evaluate a run's checkpoint on the held-out data; prints "
+                                   "and writes RUN_DIR/eval.json.")
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder written by train")
+    p.add_argument("--which", choices=("best", "latest"), default="best",
+                   help="the checkpoint: best by the monitored metric, or the latest (default: best)")
     p.set_defaults(func=_eval)
 
-    p = sub.add_parser("generate", help="sample text from a language-model run")
-    p.add_argument("run_dir", type=Path)
-    p.add_argument("--prompt", required=True)
-    p.add_argument("--length", type=int, default=200)
-    p.add_argument("--temperature", type=float, default=0.8)
-    p.add_argument("--seed", type=int, default=0)
+    p = sub.add_parser("generate", help="sample text from a language-model run",
+                       description="Continue --prompt with characters sampled from a char_lm run.")
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a char_lm run folder")
+    p.add_argument("--prompt", required=True, metavar="TEXT", help="the text to continue")
+    p.add_argument("--length", type=int, default=200, metavar="N",
+                   help="characters to generate (default: 200)")
+    p.add_argument("--temperature", type=float, default=0.8, metavar="T",
+                   help="softmax temperature; 0 is greedy decoding (default: 0.8)")
+    p.add_argument("--seed", type=int, default=0, metavar="S",
+                   help="PRNG seed of the sampling; the same seed gives the same text (default: 0)")
     p.set_defaults(func=_generate)
 
-    p = sub.add_parser("inspect", help="plot gate activations and cell state over time")
-    p.add_argument("run_dir", type=Path)
-    p.add_argument("--text", default=None, help="input text (language models); default: a held-out example")
-    p.add_argument("--layer", type=int, default=0)
-    p.add_argument("--out", type=Path, default=None, help="PNG path (default RUN_DIR/gates.png)")
+    p = sub.add_parser("inspect", help="plot gate activations and cell state over time",
+                       description="Heatmaps of the input, forget and output gates and the cell "
+                                   "state (unit x time) of one layer on one input.")
+    p.add_argument("run_dir", type=Path, metavar="RUN_DIR", help="a run folder of an LSTM model")
+    p.add_argument("--text", default=None,
+                   help="input text (language models); default: a held-out example")
+    p.add_argument("--layer", type=int, default=0, metavar="K", help="the layer to plot (default: 0)")
+    p.add_argument("--out", type=Path, default=None, metavar="PNG",
+                   help="where to write the figure (default: RUN_DIR/gates.png)")
     p.set_defaults(func=_inspect)
+
+    p = sub.add_parser("config", help="list the config keys of a task with types and defaults",
+                       description="Print TASK's full config (every key, its type and default) "
+                                   "as YAML; without TASK, list the tasks.")
+    p.add_argument("task", nargs="?", default=None, metavar="TASK",
+                   help="a task name (char_lm, adding, ...); omit to list them")
+    p.set_defaults(func=_config)
     return parser
 
 
@@ -176,8 +242,13 @@ def main(argv=None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(stray)}")
     if extra:
         args.overrides = list(args.overrides) + extra
-    from jaxlstm.train.loop import RunExists, TrainingDiverged
-
+    try:
+        from jaxlstm.train.config import ConfigError
+        from jaxlstm.train.loop import RunExists, TrainingDiverged
+    except ModuleNotFoundError as e:
+        print(f"jaxlstm {args.command}: error: the command needs the training dependencies "
+              f"(no module {e.name!r}): pip install 'jaxlstm[train]'", file=sys.stderr)
+        return 2
     try:
         return args.func(args)
     except (ConfigError, RunExists, FileNotFoundError, ValueError, TypeError) as e:

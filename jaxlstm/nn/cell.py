@@ -3,6 +3,10 @@
 Each field of the core's NamedTuple (`LSTMParams`, `GRUParams`, `RNNParams`) is one
 `nnx.Param` attribute of the same name (None stays None), so `cell.params` and
 `Cell.from_params` convert without any copying logic. No gate math lives here.
+
+The cells are `flax.nnx.RNNCellBase`s: `cell(carry, x) -> (carry, y)`,
+`initialize_carry(input_shape)` and `num_feature_axes`, so `flax.nnx.RNN(cell)` runs
+them over time like Flax's own cells.
 """
 
 from __future__ import annotations
@@ -11,6 +15,7 @@ from typing import Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from jaxlstm.core import (
@@ -19,10 +24,20 @@ from jaxlstm.core import (
 )
 
 
-class ParamTupleCell(nnx.Module):
+class ParamTupleCell(nnx.RNNCellBase):
     """Base: stores a core parameter NamedTuple field by field as `nnx.Param`."""
 
     params_type: type = tuple
+
+    @property
+    def num_feature_axes(self) -> int:
+        """Inputs are (..., X): one feature axis (what `flax.nnx.RNN` asks)."""
+        return 1
+
+    def initialize_carry(self, input_shape: tuple, rngs=None, carry_init=None):
+        """The zero carry for inputs of shape `input_shape` = (*batch, X) (nnx.RNN's
+        interface; `rngs` and `carry_init` are accepted and unused: the carry is zeros)."""
+        return self.initial_state(tuple(input_shape[:-1]))
 
     def _store(self, params) -> None:
         for name, value in params._asdict().items():
@@ -63,11 +78,13 @@ class LSTMCell(ParamTupleCell):
         cell._store(params)
         return cell
 
-    def initial_state(self, batch_size: Optional[int] = None) -> LSTMState:
-        return zero_state(self.params, () if batch_size is None else (batch_size,))
+    def initial_state(self, batch_size: Optional[int | tuple] = None) -> LSTMState:
+        """Zero `LSTMState` with leading shape `batch_size` (an int, a tuple, or None: ())."""
+        batch = () if batch_size is None else tuple(np.atleast_1d(batch_size).tolist())
+        return zero_state(self.params, batch)
 
     def __call__(self, state: LSTMState, x: jax.Array):
-        """(state (B, R)/(B, H), x (B, X)) -> (new_state, h (B, R))."""
+        """(state (B, R)/(B, H), x (B, X)) -> (new_state, h (B, R)): `core.cell_step`."""
         return cell_step(self.params, state, x, self.spec)
 
 
@@ -87,11 +104,13 @@ class _SimpleCell(ParamTupleCell):
         cell._store(params)
         return cell
 
-    def initial_state(self, batch_size: Optional[int] = None) -> jax.Array:
-        shape = (self.w_h.shape[0],) if batch_size is None else (batch_size, self.w_h.shape[0])
-        return jnp.zeros(shape, self.w_x.dtype)
+    def initial_state(self, batch_size: Optional[int | tuple] = None) -> jax.Array:
+        """Zero h with leading shape `batch_size` (an int, a tuple, or None: ())."""
+        batch = () if batch_size is None else tuple(np.atleast_1d(batch_size).tolist())
+        return jnp.zeros((*batch, self.w_h.shape[0]), self.w_x.dtype)
 
     def __call__(self, h: jax.Array, x: jax.Array):
+        """(h (B, H), x (B, X)) -> (new h, new h): the core's step."""
         return type(self).step_fn(self.params, h, x)
 
 

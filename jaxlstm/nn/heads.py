@@ -2,7 +2,10 @@
 
 Every model takes the encoder's options as keyword arguments (`cell`, `hidden_size`,
 `num_layers`, `bidirectional`, `dropout`, `proj_size`, `spec`, `unroll`, `remat`,
-`compute_dtype`) and a PRNG `key` at call time for dropout (None: evaluation, no dropout).
+`compute_dtype`). Dropout follows NNX: `model.train()` / `model.eval()` switch it, masks
+come from the `dropout` stream of the constructor's `nnx.Rngs` or from `rngs=` (a key)
+at call time, and `deterministic=True` turns it off for one call; the older `key=`
+argument still works and warns (see `jaxlstm.nn.recurrent`).
 With a `compute_dtype` only the encoder's matmuls run in it: the embedding and the
 head keep float32 parameters and compute, so the outputs (and the loss) are float32.
 """
@@ -15,7 +18,7 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jaxlstm.nn.recurrent import make_encoder
+from jaxlstm.nn.recurrent import UNSET, dropout_kwargs, make_encoder
 
 
 def last_valid(hs: jax.Array, lengths: Optional[jax.Array], bidirectional: bool) -> jax.Array:
@@ -53,9 +56,10 @@ class LanguageModel(nnx.Module):
         self.encoder = make_encoder(cell, embed_dim, hidden_size, rngs=rngs, **encoder_kwargs)
         self.head = nnx.Linear(self.encoder.out_features, vocab_size, rngs=rngs)
 
-    def __call__(self, tokens, *, lengths=None, initial_state=None, key=None):
-        hs, final = self.encoder(self.embed(tokens), lengths=lengths,
-                                 initial_state=initial_state, key=key)
+    def __call__(self, tokens, *, lengths=None, initial_state=None, rngs=None,
+                 deterministic=None, key=UNSET):
+        final, hs = self.encoder(self.embed(tokens), lengths=lengths, initial_state=initial_state,
+                                 state_first=True, **dropout_kwargs(rngs, deterministic, key))
         return self.head(hs), final
 
 
@@ -79,15 +83,17 @@ class SequenceClassifier(nnx.Module):
         self.encoder = make_encoder(cell, width, hidden_size, rngs=rngs, **encoder_kwargs)
         self.head = nnx.Linear(self.encoder.out_features, num_classes, rngs=rngs)
 
-    def features(self, inputs, *, lengths=None, key=None):
+    def features(self, inputs, *, lengths=None, rngs=None, deterministic=None, key=UNSET):
         xs = self.embed(inputs) if self.embed is not None else inputs
-        hs, _ = self.encoder(xs, lengths=lengths, key=key)
+        _, hs = self.encoder(xs, lengths=lengths, state_first=True,
+                             **dropout_kwargs(rngs, deterministic, key))
         if self.pooling == "mean":
             return masked_mean(hs, lengths)
         return last_valid(hs, lengths, self.encoder.bidirectional)
 
-    def __call__(self, inputs, *, lengths=None, key=None):
-        return self.head(self.features(inputs, lengths=lengths, key=key))
+    def __call__(self, inputs, *, lengths=None, rngs=None, deterministic=None, key=UNSET):
+        return self.head(self.features(inputs, lengths=lengths,
+                                       **dropout_kwargs(rngs, deterministic, key)))
 
 
 class SequenceRegressor(nnx.Module):
@@ -100,8 +106,9 @@ class SequenceRegressor(nnx.Module):
         self.encoder = make_encoder(cell, in_features, hidden_size, rngs=rngs, **encoder_kwargs)
         self.head = nnx.Linear(self.encoder.out_features, out_features, rngs=rngs)
 
-    def __call__(self, xs, *, lengths=None, key=None):
-        hs, _ = self.encoder(xs, lengths=lengths, key=key)
+    def __call__(self, xs, *, lengths=None, rngs=None, deterministic=None, key=UNSET):
+        _, hs = self.encoder(xs, lengths=lengths, state_first=True,
+                             **dropout_kwargs(rngs, deterministic, key))
         if self.per_step:
             return self.head(hs)
         return self.head(last_valid(hs, lengths, self.encoder.bidirectional))
@@ -124,7 +131,8 @@ class SequenceLabeler(nnx.Module):
         self.encoder = make_encoder(cell, width, hidden_size, rngs=rngs, **encoder_kwargs)
         self.head = nnx.Linear(self.encoder.out_features, num_labels, rngs=rngs)
 
-    def __call__(self, inputs, *, lengths=None, key=None):
+    def __call__(self, inputs, *, lengths=None, rngs=None, deterministic=None, key=UNSET):
         xs = self.embed(inputs) if self.embed is not None else inputs
-        hs, _ = self.encoder(xs, lengths=lengths, key=key)
+        _, hs = self.encoder(xs, lengths=lengths, state_first=True,
+                             **dropout_kwargs(rngs, deterministic, key))
         return self.head(hs)

@@ -8,11 +8,22 @@ core's `gru`/`rnn` under `core.vmap_layer`). Inputs are (B, T, X); outputs are
 `remat` (0/False, True, or k: checkpoint every k steps) and `compute_dtype` (mixed
 precision: matmuls in e.g. bfloat16, parameters and cell state in float32) go to
 the core's scan and cell step; see `jaxlstm.core.scan_cell` and `jaxlstm.core.cell_step`.
+
+Dropout between layers follows NNX: an `nnx.Dropout` submodule that `model.train()` and
+`model.eval()` switch on and off, drawing its masks from the `dropout` stream of the
+`nnx.Rngs` given at construction, or from `rngs=` at call time (a key, `nnx.Rngs` or
+`RngStream`). The older `key=` argument still works and warns.
+
+Return order: the core and `flax.nnx.RNN(return_carry=True)` return `(state, outputs)`,
+carry first, as `lax.scan` does. The layers here return `(outputs, finals)` by default,
+for now: pass `state_first=True` to get `(finals, outputs)`, the order that will become
+the default; calling without `state_first` warns.
 """
 
 from __future__ import annotations
 
 import functools
+import warnings
 from typing import Any, Optional
 
 import jax
@@ -27,17 +38,54 @@ from jaxlstm.core.validation import check_float, check_lengths, check_rank
 from jaxlstm.nn.cell import GRUCell, LSTMCell, RNNCell
 
 
+UNSET = object()  # `key` not passed (None there means "evaluation" in the deprecated API)
+
+
+def resolve_dropout_args(rngs, deterministic: Optional[bool], key=UNSET):
+    """(rngs, deterministic) for a call that may use the deprecated `key=` argument."""
+    if key is UNSET:
+        return rngs, deterministic
+    warnings.warn("key= is deprecated: pass rngs=key (or nothing, to use the module's own "
+                  "nnx.Rngs) and switch dropout with model.train() / model.eval() or "
+                  "deterministic=", DeprecationWarning, stacklevel=3)
+    if key is None:
+        return rngs, True
+    return key, False
+
+
+def dropout_kwargs(rngs, deterministic: Optional[bool], key=UNSET) -> dict:
+    """The dropout keywords to pass on to a submodule (`key` only if it was given)."""
+    kw = {"rngs": rngs, "deterministic": deterministic}
+    return kw if key is UNSET else {**kw, "key": key}
+
+
+def _is_key(x) -> bool:
+    return isinstance(x, jax.Array) and not isinstance(x, nnx.Variable)
+
+
+def _dropout_stream(rngs: Optional[nnx.Rngs]):
+    """The `dropout` stream of `rngs` (falling back to `default`), or None without one."""
+    if rngs is None:
+        return None
+    try:
+        return rngs["dropout"]
+    except (KeyError, AttributeError):
+        return None
+
+
 class Recurrent(nnx.Module):
     """A stack of recurrent layers over (B, T, X); see `LSTM` for the arguments."""
 
     def __init__(self, forward: list, backward: Optional[list], *, dropout: float = 0.0,
-                 unroll: int = 1, remat: int | bool = False, compute_dtype=None):
+                 unroll: int = 1, remat: int | bool = False, compute_dtype=None,
+                 rngs: Optional[nnx.Rngs] = None):
         if not 0.0 <= dropout < 1.0:
             raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
         check_remat(remat)
         self.forward_cells = nnx.List(forward)
         self.backward_cells = None if backward is None else nnx.List(backward)
         self.dropout = dropout
+        self.dropout_layer = nnx.Dropout(dropout, rngs=_dropout_stream(rngs) if dropout else None)
         self.unroll = unroll
         self.remat = remat
         self.compute_dtype = check_compute_dtype(compute_dtype)
@@ -73,18 +121,37 @@ class Recurrent(nnx.Module):
         return list(zip(fw, [c.initial_state(batch_size) for c in self.backward_cells]))
 
     def __call__(self, xs: jax.Array, *, lengths: Optional[jax.Array] = None,
-                 initial_state: Optional[list] = None, key: Optional[jax.Array] = None):
+                 initial_state: Optional[list] = None, rngs=None,
+                 deterministic: Optional[bool] = None, state_first: Optional[bool] = None,
+                 key=UNSET):
         """Run the stack.
 
         Args:
           xs: (B, T, X) inputs.
           lengths: (B,) ints, the valid steps of each sequence (None: all T).
           initial_state: as from `initial_state(B)`; zeros when None.
-          key: PRNG key for dropout between layers; no dropout when None (evaluation).
+          rngs: a PRNG key, `nnx.Rngs` or `RngStream` for the dropout masks (default: the
+            module's own `dropout` stream).
+          deterministic: True turns dropout off for this call (default: the mode set by
+            `model.train()` / `model.eval()`; a new module is in training mode).
+          state_first: True returns `(finals, hs)` (the core's order); False or None the
+            older `(hs, finals)` (None also warns).
+          key: deprecated; a key means `rngs=key, deterministic=False`, None means
+            `deterministic=True`.
+
+        Dropout with rate p zeroes each output of every layer but the last with
+        probability p and scales the rest by 1 / (1 - p) (as `torch.nn.LSTM(dropout=p)`).
 
         Returns:
-          `(hs (B, T, D·R), finals)`, finals shaped like `initial_state(B)`.
+          `(hs (B, T, D·R), finals)`, or `(finals, hs)` with `state_first=True`; finals
+          shaped like `initial_state(B)`.
         """
+        rngs, deterministic = resolve_dropout_args(rngs, deterministic, key)
+        if state_first is None:
+            warnings.warn(f"{type(self).__name__}(...) returns (outputs, finals) now and will "
+                          f"return (finals, outputs), the core's order, in a later release; pass "
+                          f"state_first=True (new order) or False to choose",
+                          FutureWarning, stacklevel=2)
         check_rank("xs", xs, 3, "(B, T, X)")
         check_float("xs", xs)
         if xs.shape[-1] != self.in_features:
@@ -98,10 +165,17 @@ class Recurrent(nnx.Module):
         layer = self.layer_fn(self.forward_cells[0])
         if self.compute_dtype is not None:
             layer = functools.partial(layer, compute_dtype=self.compute_dtype)
-        finals, hs = stack(layer, self.layer_params(), xs, initial_state, lengths=lengths,
-                           is_bidirectional=self.bidirectional, dropout_rate=self.dropout,
-                           key=key, unroll=self.unroll, remat=self.remat)
-        return hs, finals
+        finals, hs = [], xs
+        for k, params in enumerate(self.layer_params()):
+            if k > 0:
+                layer_rngs = jax.random.fold_in(rngs, k) if _is_key(rngs) else rngs
+                hs = self.dropout_layer(hs, deterministic=deterministic, rngs=layer_rngs)
+            state0 = None if initial_state is None else [initial_state[k]]
+            final, hs = stack(layer, [params], hs, state0, lengths=lengths,
+                              is_bidirectional=self.bidirectional, unroll=self.unroll,
+                              remat=self.remat)
+            finals += final
+        return (finals, hs) if state_first else (hs, finals)
 
     def gate_traces(self, xs: jax.Array, length: Optional[int] = None) -> list:
         """Per-layer `GateTrace`s (each field (T, H)) of one sequence xs (T, X); LSTM only.
@@ -146,7 +220,7 @@ class LSTM(Recurrent):
         forward = [make(k) for k in range(num_layers)]
         backward = [make(k) for k in range(num_layers)] if bidirectional else None
         super().__init__(forward, backward, dropout=dropout, unroll=unroll, remat=remat,
-                         compute_dtype=compute_dtype)
+                         compute_dtype=compute_dtype, rngs=rngs)
 
     @property
     def spec(self) -> CellSpec:
@@ -216,7 +290,7 @@ class GRU(Recurrent):
                  rngs: nnx.Rngs):
         fw, bw = _simple_stack(GRUCell, in_features, hidden_size, num_layers, bidirectional, dtype, rngs)
         super().__init__(fw, bw, dropout=dropout, unroll=unroll, remat=remat,
-                         compute_dtype=compute_dtype)
+                         compute_dtype=compute_dtype, rngs=rngs)
 
     @property
     def out_features(self) -> int:
@@ -235,7 +309,7 @@ class RNN(Recurrent):
                  rngs: nnx.Rngs):
         fw, bw = _simple_stack(RNNCell, in_features, hidden_size, num_layers, bidirectional, dtype, rngs)
         super().__init__(fw, bw, dropout=dropout, unroll=unroll, remat=remat,
-                         compute_dtype=compute_dtype)
+                         compute_dtype=compute_dtype, rngs=rngs)
 
     @property
     def out_features(self) -> int:

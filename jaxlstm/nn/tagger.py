@@ -12,7 +12,7 @@ import jax
 from flax import nnx
 
 from jaxlstm.nn.crf import CRF
-from jaxlstm.nn.recurrent import make_encoder
+from jaxlstm.nn.recurrent import UNSET, dropout_kwargs, make_encoder
 
 
 class BiLSTMCRF(nnx.Module):
@@ -22,7 +22,8 @@ class BiLSTMCRF(nnx.Module):
       vocab_size, num_tags: sizes. tag_names: optional tag strings; with them the CRF is
         constrained to the transitions legal in `scheme` ("BIO", "IOBES", ...).
       use_crf: False gives a per-token softmax tagger (the ablation without a CRF).
-      Encoder options as keyword arguments (bidirectional defaults to True).
+      **encoder_kwargs: the encoder's options, as for `jaxlstm.nn.make_encoder`
+        (`bidirectional` defaults to True).
     """
 
     def __init__(self, vocab_size: int, num_tags: int, *, embed_dim: int = 64,
@@ -39,14 +40,18 @@ class BiLSTMCRF(nnx.Module):
         else:
             self.crf = CRF(num_tags, rngs=rngs)
 
-    def emissions(self, tokens: jax.Array, lengths=None, key=None) -> jax.Array:
-        """(B, T) ids -> (B, T, K) per-token tag scores."""
-        hs, _ = self.encoder(self.embed(tokens), lengths=lengths, key=key)
+    def emissions(self, tokens: jax.Array, lengths=None, key=UNSET, *, rngs=None,
+                  deterministic=None) -> jax.Array:
+        """(B, T) ids -> (B, T, K) per-token tag scores. Dropout arguments as in
+        `jaxlstm.nn.LSTM` (`key` is deprecated)."""
+        _, hs = self.encoder(self.embed(tokens), lengths=lengths, state_first=True,
+                             **dropout_kwargs(rngs, deterministic, key))
         return self.head(hs)
 
-    def log_likelihood(self, tokens, tags, lengths=None, key=None) -> jax.Array:
+    def log_likelihood(self, tokens, tags, lengths=None, key=UNSET, *, rngs=None,
+                       deterministic=None) -> jax.Array:
         """log p(tags | tokens) per sentence (B,); with no CRF, the sum of token log-softmaxes."""
-        em = self.emissions(tokens, lengths, key)
+        em = self.emissions(tokens, lengths, key, rngs=rngs, deterministic=deterministic)
         if self.crf is not None:
             return self.crf.log_likelihood(em, tags, lengths)
         import jax.numpy as jnp
@@ -58,7 +63,7 @@ class BiLSTMCRF(nnx.Module):
 
     def decode(self, tokens, lengths=None) -> jax.Array:
         """Best tag sequences (B, T) (Viterbi with a CRF, per-token argmax without)."""
-        em = self.emissions(tokens, lengths)
+        em = self.emissions(tokens, lengths, deterministic=True)
         if self.crf is not None:
             return self.crf.decode(em, lengths)[0]
         return em.argmax(-1)

@@ -128,8 +128,16 @@ class TrainConfig:
     shard_params: bool = False        # split the gate axis of the recurrent weights over "model"
     grad_accum_steps: int = 1         # micro-batches per step, gradients averaged
     distributed: bool = False         # multi-host: jax.distributed.initialize first
+    writers: list[str] = field(default_factory=lambda: ["jsonl"])  # + tensorboard, wandb (jaxlstm.train.writers)
 
     def __post_init__(self):
+        from jaxlstm.train.writers import WRITERS
+
+        for writer in self.writers:
+            check_choice("train.writers", writer, WRITERS)
+        if "jsonl" not in self.writers:
+            raise ConfigError(f"config key train.writers: must include 'jsonl' (resume and the "
+                              f"learning curves read metrics.jsonl), got {list(self.writers)}")
         for name in ("steps", "batch_size", "eval_every", "log_every", "checkpoint_every",
                      "keep_checkpoints", "early_stopping_patience", "grad_accum_steps"):
             check_positive(f"train.{name}", getattr(self, name))

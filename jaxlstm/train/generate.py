@@ -23,7 +23,7 @@ def sample_text(model: nnx.Module, vocab, prompt: str, length: int, *, temperatu
 
     @jax.jit
     def run(state, tokens, carry):
-        logits, carry = nnx.merge(graphdef, state)(tokens, initial_state=carry)
+        logits, carry = nnx.merge(graphdef, state)(tokens, initial_state=carry, deterministic=True)
         return logits[:, -1], carry
 
     ids = vocab.encode(prompt)

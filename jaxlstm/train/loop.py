@@ -40,16 +40,17 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 from flax import nnx
-from tqdm.auto import tqdm
-
 from jaxlstm.train import mesh as meshlib
 from jaxlstm.train.checkpoint import Checkpoints
 from jaxlstm.train.config import Config, load_config
 from jaxlstm.train.distributed import initialize as initialize_distributed, is_main_process
 from jaxlstm.train.interrupt import StepInterrupt
-from jaxlstm.train.metrics import append_metrics, read_metrics, truncate_metrics, write_json_atomic
+from jaxlstm.train.metrics import read_metrics, truncate_metrics, write_json_atomic
 from jaxlstm.train.optim import make_optimizer
 from jaxlstm.train.plots import plot_learning_curves
+from jaxlstm.train.progress import Progress
+from jaxlstm.train.provenance import provenance
+from jaxlstm.train.writers import Writers, make_writers
 from jaxlstm.train.tasks import get_task
 
 
@@ -232,7 +233,7 @@ def _improved(value: float, best: Optional[float], mode: str) -> bool:
     return value < best if mode == "min" else value > best
 
 
-RESUMABLE_CHANGES = ("steps", "progress", "mesh", "shard_params", "distributed")
+RESUMABLE_CHANGES = ("steps", "progress", "mesh", "shard_params", "distributed", "writers")
 
 
 def _check_same_experiment(saved: Config, cfg: Config) -> None:
@@ -293,12 +294,12 @@ def fit(cfg: Config, *, resume: bool = False, quiet: bool = False) -> dict:
         metrics_path.unlink()
 
     train_step, eval_step = trainer.compiled_steps()
-    log = append_metrics if main else (lambda path, record: None)
+    writers = make_writers(tc.writers, run_dir, name=cfg.name, config=cfg.to_dict(),
+                           start_step=start) if main else Writers()
     last_eval: dict = {}
     stopped_early = False
     t0 = time.perf_counter()
-    bar = tqdm(total=tc.steps, initial=start, disable=quiet or not tc.progress, desc=cfg.name,
-               dynamic_ncols=True, file=sys.stderr)
+    bar = Progress(tc.steps, start, cfg.name, enabled=not quiet and tc.progress)
     step = start
     window_t, window_n = time.perf_counter(), 0
 
@@ -334,14 +335,15 @@ def fit(cfg: Config, *, resume: bool = False, quiet: bool = False) -> dict:
                 window_t, window_n = now, 0
                 record = {"step": step, "split": "train", "loss": loss,
                           **{k: float(v) for k, v in metrics.items()}, "seq_per_s": rate}
-                log(metrics_path, record)
+                writers.write(record)
                 bar.set_postfix(loss=f"{loss:.4f}", seq_s=f"{rate:.0f}")
             bar.update(1)
             is_ckpt = step % tc.checkpoint_every == 0 or step == tc.steps
             if step % tc.eval_every == 0 or is_ckpt:
                 last_eval = trainer.evaluate(eval_step)
-                log(metrics_path, {"step": step, "split": "valid",
-                                              **{k.split("/", 1)[1]: v for k, v in last_eval.items()}})
+                writers.write({"step": step, "split": "valid",
+                               **{k.split("/", 1)[1]: v for k, v in last_eval.items()}})
+                bar.evaluated(step, last_eval)
                 value = last_eval.get(monitor)
                 if value is not None and _improved(value, meta["best"], task.monitor_mode):
                     meta.update(best=value, best_step=step, bad_evals=0)
@@ -364,6 +366,7 @@ def fit(cfg: Config, *, resume: bool = False, quiet: bool = False) -> dict:
     finally:
         interrupt.restore()
         bar.close()
+        writers.close()
     checkpoints.close()
     meta["wall_time"] = wall_before + time.perf_counter() - t0
 
@@ -372,10 +375,12 @@ def fit(cfg: Config, *, resume: bool = False, quiet: bool = False) -> dict:
         "final": last_eval, "monitor": monitor, "best": meta["best"], "best_step": meta["best_step"],
         "baseline": task.baseline(), "param_count": trainer.param_count(),
         "wall_time_s": round(meta["wall_time"], 2), "versions": _versions(),
+        "provenance": provenance(),
     }
     if main:
         records = read_metrics(metrics_path)
-        plot_learning_curves(records, run_dir / "learning_curves.png", title=f"{cfg.name} ({cfg.task})")
+        plot_learning_curves(records, run_dir / "learning_curves.png", title=f"{cfg.name} ({cfg.task})",
+                             baseline=summary["baseline"])
         task.write_plots(trainer.model, run_dir)
         write_json_atomic(run_dir / "summary.json", summary)
     return summary

@@ -12,12 +12,30 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def plot_learning_curves(records: list[dict], path: Path, title: str = "") -> Path:
-    """Training loss and every evaluation metric against the step, one panel each."""
+def baseline_lines(key: str, baseline: Optional[dict]) -> list[tuple[str, float]]:
+    """The baselines to draw on the panel of evaluation metric `key`: (name, value) for each
+    baseline named `key` or ending in "_<key>" (e.g. "unigram_bpc" on "bpc"), those of the
+    test split ("..._test_<key>") only on the "test_<key>" panel."""
+    out = []
+    for name, value in (baseline or {}).items():
+        if name != key and not name.endswith("_" + key):
+            continue
+        if key.startswith("test_") != ("_test_" in f"_{name}"):
+            continue
+        out.append((name, float(value)))
+    return out
+
+
+def plot_learning_curves(records: list[dict], path: Path, title: str = "",
+                         baseline: Optional[dict] = None) -> Path:
+    """Training loss, the gradient norm (when logged) and every evaluation metric against the
+    step, one panel each; `baseline` values (a task's trivial predictors) as dashed lines on
+    the panels of the metrics they match (`baseline_lines`)."""
     train = [r for r in records if r.get("split") == "train"]
     evals = [r for r in records if r.get("split") == "valid"]
     eval_keys = sorted({k for r in evals for k in r if k not in ("step", "split", "time")})
-    panels = 1 + len(eval_keys)
+    grad_norm = [r for r in train if "grad_norm" in r]
+    panels = 1 + bool(grad_norm) + len(eval_keys)
     fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels, 3.4), squeeze=False)
     ax = axes[0, 0]
     if train:
@@ -25,8 +43,18 @@ def plot_learning_curves(records: list[dict], path: Path, title: str = "") -> Pa
     if evals and "loss" in eval_keys:
         ax.plot([r["step"] for r in evals], [r["loss"] for r in evals], "o-", label="valid", ms=3)
     ax.set_xlabel("step"), ax.set_title("loss"), ax.legend(), ax.grid(alpha=0.3)
-    for ax, key in zip(axes[0, 1:], [k for k in eval_keys]):
-        ax.plot([r["step"] for r in evals if key in r], [r[key] for r in evals if key in r], "o-", ms=3)
+    rest = list(axes[0, 1:])
+    if grad_norm:
+        ax = rest.pop(0)
+        ax.plot([r["step"] for r in grad_norm], [r["grad_norm"] for r in grad_norm], lw=1)
+        ax.set_xlabel("step"), ax.set_title("gradient norm (before clipping)"), ax.grid(alpha=0.3)
+    for ax, key in zip(rest, eval_keys):
+        ax.plot([r["step"] for r in evals if key in r], [r[key] for r in evals if key in r], "o-", ms=3,
+                label="valid")
+        for k, (name, value) in enumerate(baseline_lines(key, baseline)):
+            ax.axhline(value, ls="--", lw=1, color=f"C{k + 1}", label=name)
+        if baseline_lines(key, baseline):
+            ax.legend(fontsize=7)
         ax.set_xlabel("step"), ax.set_title(f"valid {key}"), ax.grid(alpha=0.3)
     fig.suptitle(title)
     fig.tight_layout()

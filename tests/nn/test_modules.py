@@ -79,13 +79,15 @@ def test_initial_state_in_final_state_out_chains_chunks():
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), finals2, finals)
 
 
-def test_dropout_only_with_key_and_per_example_masks():
+def test_dropout_only_in_training_mode_and_per_example_masks():
     m = LSTM(X, H, num_layers=3, dropout=0.5, rngs=nnx.Rngs(0))
     xs = jnp.broadcast_to(_xs()[:1], (B, T, X))  # identical examples
-    a, _ = m(xs)
-    b, _ = m(xs)
+    m.eval()
+    _, a = m(xs, state_first=True)
+    _, b = m(xs, state_first=True)
     np.testing.assert_array_equal(a, b)
-    c, _ = m(xs, key=jax.random.key(1))
+    m.train()
+    _, c = m(xs, rngs=jax.random.key(1), state_first=True)
     assert not np.allclose(c, a)
     assert not np.allclose(c[0], c[1])  # each example gets its own mask
 

@@ -2,7 +2,7 @@
 the argument or key and the expected and actual values — never a deep traceback.
 
 (The core, module and config cases in tests/core/test_errors.py, tests/nn/test_modules.py
-and tests/train/test_config.py are counted with these in the README.)
+and tests/train/test_config.py are counted with these in docs/testing.md.)
 """
 
 import jax

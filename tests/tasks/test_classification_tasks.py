@@ -26,7 +26,7 @@ class FixedLogits:
     def __init__(self, logits):
         self.logits = jnp.asarray(logits, jnp.float32)
 
-    def __call__(self, inputs, lengths=None, key=None):
+    def __call__(self, inputs, lengths=None, rngs=None, deterministic=None):
         return self.logits
 
 

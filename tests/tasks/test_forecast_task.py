@@ -61,7 +61,7 @@ def test_seasonal_naive_beyond_one_season_against_a_loop():
 def test_model_metrics_are_in_original_units(tiny_task):
     """A model that forecasts "no change" is the last-value forecast: its test RMSE/MAE through
     the task's loss/evaluate (standardised, relative windows) equal the hand-computed ones."""
-    def no_change(xs, key=None):
+    def no_change(xs, rngs=None, deterministic=None):
         return jnp.zeros((xs.shape[0], 2))
 
     metrics = tiny_task.evaluate(no_change, lambda batch: tiny_task.loss(no_change, batch, None))
@@ -115,7 +115,7 @@ def test_forecast_config_smoke_with_inspect(tmp_path):
 
 def test_ablation_script_aggregates_seeds_and_writes_table_and_plot(tmp_path, monkeypatch):
     """The script's table against hand-computed medians; `fit` is replaced by a stand-in whose
-    test RMSE depends on the model and seed the script configured (real runs: README)."""
+    test RMSE depends on the model and seed the script configured (real runs: docs/results.md)."""
     import importlib.util
 
     path = Path(__file__).resolve().parents[2] / "experiments" / "ablation_shared_preact.py"

@@ -109,7 +109,7 @@ def test_reber_loss_metrics_for_a_perfect_and_a_forgetful_predictor(tmp_path):
     task = _reber_task(tmp_path)
     batch = task.eval_batches()[0]
     targets = batch["targets"]
-    perfect = lambda xs, key=None: jnp.asarray(4.0 * targets - 2.0)  # noqa: E731
+    perfect = lambda xs, rngs=None, deterministic=None: jnp.asarray(4.0 * targets - 2.0)  # noqa: E731
     loss, m = task.loss(perfect, batch, None)
     expected_loss = 7 * math.log1p(math.exp(-2.0))      # -log sigmoid(2) on every unit
     assert float(loss) == pytest.approx(expected_loss, rel=1e-5)
@@ -121,7 +121,7 @@ def test_reber_loss_metrics_for_a_perfect_and_a_forgetful_predictor(tmp_path):
     forgetful = targets.copy()
     recall = (batch["xs"][..., SYMBOL_ID["E"]] > 0) & (targets[..., [SYMBOL_ID["T"], SYMBOL_ID["P"]]].sum(-1) > 0)
     forgetful[recall, SYMBOL_ID["T"]] = forgetful[recall, SYMBOL_ID["P"]] = 1.0
-    _, m = task.loss(lambda xs, key=None: jnp.asarray(4.0 * forgetful - 2.0), batch, None)
+    _, m = task.loss(lambda xs, rngs=None, deterministic=None: jnp.asarray(4.0 * forgetful - 2.0), batch, None)
     assert float(m["step_accuracy"]) == pytest.approx(task.baseline()["no_branch_memory_step_accuracy"])
     assert float(m["string_accuracy"]) == 0 and float(m["strings_before_error"]) == 0
 
@@ -149,7 +149,7 @@ def test_temporal_order_accuracy_and_loss_by_hand(tmp_path):
     batch = {"xs": np.zeros((4, 110, 8), np.float32), "lengths": np.full(4, 100, np.int32),
              "labels": np.array([0, 1, 2, 3], np.int32)}
     logits = jnp.asarray([[2.0, 0, 0, 0], [0, 2.0, 0, 0], [2.0, 0, 0, 0], [0, 0, 0, 0]])
-    loss, m = task.loss(lambda xs, lengths=None, key=None: logits, batch, None)
+    loss, m = task.loss(lambda xs, lengths=None, rngs=None, deterministic=None: logits, batch, None)
     assert float(m["accuracy"]) == pytest.approx(2 / 4)   # rows 0, 1 right; row 3 ties -> argmax 0
     p_right = math.exp(2) / (math.exp(2) + 3)
     expected = (-2 * math.log(p_right) - math.log(1 / (math.exp(2) + 3)) - math.log(0.25)) / 4
@@ -162,7 +162,7 @@ def test_adding_accuracy_uses_the_papers_tolerance(tmp_path):
     batch = {"xs": np.zeros((4, 11, 2), np.float32), "lengths": np.full(4, 10, np.int32),
              "targets": np.array([0.5, 0.5, 0.2, 0.9], np.float32)}
     pred = jnp.asarray([[0.5], [0.545], [0.23], [0.8]])     # errors 0, 0.045, 0.03, 0.1
-    loss, m = task.loss(lambda xs, lengths=None, key=None: pred, batch, None)
+    loss, m = task.loss(lambda xs, lengths=None, rngs=None, deterministic=None: pred, batch, None)
     assert float(m["accuracy"]) == pytest.approx(2 / 4)
     assert float(loss) == pytest.approx((0 + 0.045 ** 2 + 0.03 ** 2 + 0.1 ** 2) / 4, rel=1e-4)
 

@@ -53,7 +53,7 @@ class Adding(Task):
         return self._eval
 
     def loss(self, model, batch, key):
-        pred = model(batch["xs"], lengths=batch["lengths"], key=key)[:, 0]
+        pred = model(batch["xs"], lengths=batch["lengths"], rngs=key, deterministic=key is None)[:, 0]
         err = pred - batch["targets"]
         accuracy = (jnp.abs(err) < TOLERANCE).mean()
         return jnp.mean(err ** 2), {"accuracy": accuracy}

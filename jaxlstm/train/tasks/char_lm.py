@@ -90,7 +90,7 @@ class CharLM(Task):
         return self._eval
 
     def loss(self, model, batch, key):
-        logits, _ = model(batch["inputs"], key=key)
+        logits, _ = model(batch["inputs"], rngs=key, deterministic=key is None)
         loss, acc = cross_entropy(logits, batch["targets"])
         return loss, {"bpc": loss / math.log(2.0), "accuracy": acc}
 

@@ -110,7 +110,7 @@ def greedy_ler(logits, lengths, refs: list[list[int]]) -> tuple[float, list[list
 
 @functools.partial(jax.jit, static_argnums=0)
 def _logits(graphdef, state, xs, lengths):
-    return nnx.merge(graphdef, state)(xs, lengths=lengths)
+    return nnx.merge(graphdef, state)(xs, lengths=lengths, deterministic=True)
 
 
 class CTC(Task):
@@ -142,7 +142,7 @@ class CTC(Task):
         return self._eval
 
     def loss(self, model, batch, key):
-        logits = model(batch["xs"], lengths=batch["lengths"], key=key)
+        logits = model(batch["xs"], lengths=batch["lengths"], rngs=key, deterministic=key is None)
         per_sequence = ctc_loss(logits, batch["lengths"], batch["labels"], batch["label_lengths"],
                                 blank_id=BLANK)
         return per_sequence.sum() / batch["label_lengths"].sum(), {}

@@ -80,7 +80,7 @@ class Digits(Task):
         return self._valid
 
     def loss(self, model, batch, key):
-        logits = model(batch["inputs"], key=key)
+        logits = model(batch["inputs"], rngs=key, deterministic=key is None)
         loss, accuracy = cross_entropy(logits, batch["labels"])
         return loss, {"accuracy": accuracy}
 

@@ -102,7 +102,7 @@ class Forecast(Task):
 
     def loss(self, model, batch, key):
         """Mean squared error in standardised units; metrics in the series' own units."""
-        err = model(batch["xs"], key=key) - batch["targets"]
+        err = model(batch["xs"], rngs=key, deterministic=key is None) - batch["targets"]
         std = self.scaler.std
         metrics = {"mse": jnp.mean(err ** 2) * std ** 2, "mae": jnp.mean(jnp.abs(err)) * std}
         if self.data.horizon > 1:
@@ -122,7 +122,7 @@ class Forecast(Task):
     def predict(self, model, split: str = "test") -> np.ndarray:
         """(N, horizon) forecasts of `split`'s windows in the series' original units."""
         w = self.windows[split]
-        relative = np.asarray(model(jnp.asarray(_relative(w)["xs"])))
+        relative = np.asarray(model(jnp.asarray(_relative(w)["xs"]), deterministic=True))
         return self.scaler.inverse(relative + w.inputs[:, -1, :])
 
     def baseline(self):

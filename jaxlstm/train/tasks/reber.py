@@ -126,7 +126,7 @@ class ReberContinual(Task):
         return self._eval
 
     def loss(self, model, batch, key):
-        scores = model(batch["xs"], key=key)
+        scores = model(batch["xs"], rngs=key, deterministic=key is None)
         loss = optax.sigmoid_binary_cross_entropy(scores, batch["targets"]).sum(-1).mean()
         return loss, stream_metrics(topk_correct(scores, batch["targets"]), batch["xs"])
 
@@ -140,7 +140,7 @@ class ReberContinual(Task):
         import matplotlib.pyplot as plt
 
         xs, targets = self._eval[0]["xs"][:1], self._eval[0]["targets"][:1]
-        wrong = np.flatnonzero(~np.asarray(topk_correct(model(xs), targets))[0])
+        wrong = np.flatnonzero(~np.asarray(topk_correct(model(xs, deterministic=True), targets))[0])
         fig, ax = plt.subplots(figsize=(9, 3.2))
         if self.cfg.model.cell == "lstm":
             cells = np.asarray(model.encoder.gate_traces(jnp.asarray(xs[0]))[-1].c)

@@ -137,7 +137,7 @@ class StreamLM(Task):
         rows with `reset` start from zeros instead of `carry`."""
         keep = ~batch["reset"]
         carry = jax.tree.map(lambda s: jnp.where(keep[:, None], s, jnp.zeros_like(s)), carry)
-        logits, final = model(batch["inputs"], lengths=batch["lengths"], initial_state=carry, key=key)
+        logits, final = model(batch["inputs"], lengths=batch["lengths"], initial_state=carry, rngs=key, deterministic=key is None)
         mask = jnp.arange(logits.shape[1])[None, :] < batch["lengths"][:, None]
         loss, acc = cross_entropy(logits, batch["targets"], mask)
         return loss, {"bpc": loss / math.log(2.0), "accuracy": acc}, jax.lax.stop_gradient(final)

@@ -228,7 +228,8 @@ class Tagging(Task):
         return self._eval
 
     def loss(self, model, batch, key):
-        ll = model.log_likelihood(batch["tokens"], batch["tags"], batch["lengths"], key)
+        ll = model.log_likelihood(batch["tokens"], batch["tags"], batch["lengths"],
+                                  rngs=key, deterministic=key is None)
         return -ll.sum() / batch["lengths"].sum(), {}
 
     def predict(self, model) -> list[list[str]]:

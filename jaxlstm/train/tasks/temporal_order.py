@@ -50,7 +50,7 @@ class TemporalOrder(Task):
         return self._eval
 
     def loss(self, model, batch, key):
-        logits = model(batch["xs"], lengths=batch["lengths"], key=key)
+        logits = model(batch["xs"], lengths=batch["lengths"], rngs=key, deterministic=key is None)
         loss, accuracy = cross_entropy(logits, batch["labels"])
         return loss, {"accuracy": accuracy}
 
