@@ -18,22 +18,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from jaxlstm.core.spec import ACTIVATIONS, VARIANTS, CellSpec
-
-
-class ConfigError(ValueError):
-    """An invalid experiment config; the message names the key."""
-
-
-def check_choice(key: str, value, choices: Sequence) -> None:
-    """Raise ConfigError naming `key` unless `value` is one of `choices`."""
-    if value not in choices:
-        raise ConfigError(f"config key {key}: must be one of {list(choices)}, got {value!r}")
-
-
-def check_positive(key: str, value, allow_zero: bool = False) -> None:
-    """Raise ConfigError naming `key` unless `value` is None or > 0 (>= 0 with `allow_zero`)."""
-    if value is not None and (value < 0 or (value == 0 and not allow_zero)):
-        raise ConfigError(f"config key {key}: must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+from jaxlstm.train.config_checks import ConfigError, check_choice, check_positive  # noqa: F401
 
 
 @dataclass

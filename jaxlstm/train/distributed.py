@@ -16,7 +16,7 @@ from typing import Optional
 
 import jax
 
-from jaxlstm.train.config import ConfigError
+from jaxlstm.train.config_checks import ConfigError
 
 ENV = {"coordinator_address": "JAX_COORDINATOR_ADDRESS", "num_processes": "JAX_NUM_PROCESSES",
        "process_id": "JAX_PROCESS_ID"}

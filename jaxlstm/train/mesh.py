@@ -25,7 +25,7 @@ import numpy as np
 import optax
 from jax.sharding import Mesh, NamedSharding, PartitionSpec as P
 
-from jaxlstm.train.config import ConfigError
+from jaxlstm.train.config_checks import ConfigError
 
 AXES = ("data", "model")
 GATE_AXIS_PARAMS = ("w_x", "w_h", "b")  # LSTMParams/GRUParams/RNNParams leaves with a G·H last axis

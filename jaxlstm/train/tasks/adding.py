@@ -14,7 +14,7 @@ import numpy as np
 
 from jaxlstm.data.adding import TOLERANCE, adding_problem
 from jaxlstm.nn.heads import SequenceRegressor
-from jaxlstm.train.config import ConfigError
+from jaxlstm.train.config_checks import ConfigError
 from jaxlstm.train.tasks.base import Task
 
 

@@ -14,7 +14,7 @@ import numpy as np
 
 from jaxlstm.data.text import CharVocab, char_lm_batches, load_text, stdlib_corpus, train_valid_split
 from jaxlstm.nn.heads import LanguageModel
-from jaxlstm.train.config import ConfigError
+from jaxlstm.train.config_checks import ConfigError
 from jaxlstm.train.tasks.base import Task, cross_entropy
 
 

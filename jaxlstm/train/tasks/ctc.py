@@ -28,7 +28,7 @@ from flax import nnx
 
 from jaxlstm.nn.ctc import ctc_greedy_decode, ctc_loss, label_error_rate
 from jaxlstm.nn.heads import SequenceLabeler
-from jaxlstm.train.config import ConfigError, check_positive
+from jaxlstm.train.config_checks import ConfigError, check_positive
 from jaxlstm.train.tasks.base import Task
 
 BLANK = 0

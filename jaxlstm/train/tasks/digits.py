@@ -16,7 +16,7 @@ import numpy as np
 from jaxlstm.data.batching import random_split
 from jaxlstm.data.digits import MODES, load_digits
 from jaxlstm.nn.heads import SequenceClassifier
-from jaxlstm.train.config import ConfigError, check_choice
+from jaxlstm.train.config_checks import ConfigError, check_choice
 from jaxlstm.train.tasks.base import Task, cross_entropy, valid_and_test_metrics
 
 

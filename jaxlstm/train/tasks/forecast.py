@@ -27,7 +27,7 @@ import numpy as np
 
 from jaxlstm.data.series import Windows, available_series, forecasting_data, load_series
 from jaxlstm.nn.heads import SequenceRegressor
-from jaxlstm.train.config import ConfigError, check_choice, check_positive
+from jaxlstm.train.config_checks import ConfigError, check_choice, check_positive
 from jaxlstm.train.tasks.base import Task, held_out_metrics
 
 

@@ -46,7 +46,7 @@ import optax
 from jaxlstm.data.chorales import NUM_KEYS, load_chorales, split_indices
 from jaxlstm.data.ragged import pad_frames
 from jaxlstm.nn.heads import SequenceRegressor
-from jaxlstm.train.config import ConfigError, check_positive
+from jaxlstm.train.config_checks import ConfigError, check_positive
 from jaxlstm.train.tasks.base import Task, valid_and_test_metrics
 
 

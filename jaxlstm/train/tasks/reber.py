@@ -33,7 +33,7 @@ import optax
 
 from jaxlstm.data.reber import SYMBOL_ID, SYMBOLS, continual_reber
 from jaxlstm.nn.heads import SequenceLabeler
-from jaxlstm.train.config import ConfigError, check_positive
+from jaxlstm.train.config_checks import ConfigError, check_positive
 from jaxlstm.train.tasks.base import Task
 
 _B, _E, _T, _P = (SYMBOL_ID[s] for s in "BETP")

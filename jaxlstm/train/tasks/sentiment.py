@@ -19,7 +19,7 @@ import numpy as np
 from jaxlstm.data.batching import random_split
 from jaxlstm.data.imdb import load_imdb
 from jaxlstm.nn.heads import SequenceClassifier
-from jaxlstm.train.config import ConfigError, check_positive
+from jaxlstm.train.config_checks import ConfigError, check_positive
 from jaxlstm.train.tasks.base import Task, cross_entropy, valid_and_test_metrics
 from jaxlstm.train.tasks.digits import majority_accuracy
 

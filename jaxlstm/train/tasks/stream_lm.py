@@ -24,7 +24,7 @@ import numpy as np
 from flax import nnx
 
 from jaxlstm.nn.heads import LanguageModel
-from jaxlstm.train.config import ConfigError, check_positive
+from jaxlstm.train.config_checks import ConfigError, check_positive
 from jaxlstm.train.tasks.base import Task, cross_entropy
 from jaxlstm.train.tasks.char_lm import TextData, read_text, unigram_baseline
 

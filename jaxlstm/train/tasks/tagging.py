@@ -38,7 +38,7 @@ from jaxlstm.data.tagged import build_vocabs, encode_tagged
 from jaxlstm.data.vocab import TagVocab
 from jaxlstm.nn.crf import allowed_start, allowed_transitions
 from jaxlstm.nn.tagger import BiLSTMCRF
-from jaxlstm.train.config import ConfigError
+from jaxlstm.train.config_checks import ConfigError
 from jaxlstm.train.tasks.base import Task
 
 _CHUNK_TAG = re.compile(r"^(O|[BIES]-.+)$")

@@ -13,7 +13,7 @@ import numpy as np
 
 from jaxlstm.data.temporal_order import CLASSES, SYMBOLS, temporal_order
 from jaxlstm.nn.heads import SequenceClassifier
-from jaxlstm.train.config import check_positive
+from jaxlstm.train.config_checks import check_positive
 from jaxlstm.train.tasks.base import Task, cross_entropy
 
 

@@ -25,7 +25,7 @@ import numpy as np
 from jaxlstm.data.ragged import pad_frames
 from jaxlstm.data.uea import bundled_ts_path, load_ts_pair
 from jaxlstm.nn.heads import SequenceClassifier
-from jaxlstm.train.config import ConfigError, check_choice
+from jaxlstm.train.config_checks import ConfigError, check_choice
 from jaxlstm.train.tasks.base import Task, cross_entropy, valid_and_test_metrics
 from jaxlstm.train.tasks.digits import majority_accuracy
 

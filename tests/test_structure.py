@@ -1,0 +1,90 @@
+"""The package's import graph has no loops, and the layers import downwards only
+(DESIGN.md: cli -> train -> nn -> core; data beside train).
+
+The graph is read from the source with `ast` (every import statement, deferred ones too);
+`from a.b import c` counts as importing the module a.b.c when that is a module, else a.b.
+"""
+
+import ast
+from pathlib import Path
+
+PACKAGE = Path(__file__).resolve().parents[1] / "jaxlstm"
+# Which top-level parts may import which (each may import itself and everything listed).
+ALLOWED = {
+    "core": {"core"},
+    "kernels": set(),
+    "interop": {"core"},
+    "nn": {"core", "nn", "interop"},
+    "data": {"data"},
+    "train": {"core", "nn", "data", "train", "interop", "version"},
+    "cli": {"core", "nn", "data", "train", "interop", "version"},
+    "version": set(),
+    "__init__": {"core", "version"},
+}
+
+
+def _modules():
+    found = {}
+    for path in PACKAGE.rglob("*.py"):
+        parts = ("jaxlstm",) + path.relative_to(PACKAGE).with_suffix("").parts
+        name = ".".join(parts[:-1] if parts[-1] == "__init__" else parts)
+        found[name] = path
+    return found
+
+
+def _imports(path: Path, name: str, modules: dict) -> set:
+    """Every import in the file, also those inside functions: a deferred import hides a
+    loop from the interpreter, not from the design."""
+    package = name if path.name == "__init__.py" else name.rsplit(".", 1)[0]
+    out = set()
+    for node in ast.walk(ast.parse(path.read_text())):
+        if isinstance(node, ast.Import):
+            targets = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                anchor = package.split(".")[: len(package.split(".")) - node.level + 1]
+                base = ".".join(anchor + ([base] if base else []))
+            targets = [f"{base}.{a.name}" if f"{base}.{a.name}" in modules else base
+                       for a in node.names]
+        else:
+            continue
+        out |= {t for t in targets if t in modules and t != name}
+    return out
+
+
+def _graph():
+    modules = _modules()
+    return {name: _imports(path, name, modules) for name, path in modules.items()}
+
+
+def test_no_import_loops():
+    graph = _graph()
+    state, stack, loops = {}, [], []
+
+    def visit(node):
+        state[node] = "open"
+        stack.append(node)
+        for nxt in sorted(graph[node]):
+            if state.get(nxt) == "open":
+                loops.append(stack[stack.index(nxt):] + [nxt])
+            elif nxt not in state:
+                visit(nxt)
+        stack.pop()
+        state[node] = "done"
+
+    for node in sorted(graph):
+        if node not in state:
+            visit(node)
+    assert not loops, "import loops:\n" + "\n".join(" -> ".join(loop) for loop in loops)
+
+
+def test_layers_import_downwards():
+    wrong = []
+    for name, targets in _graph().items():
+        part = name.split(".")[1] if "." in name else "__init__"
+        for target in targets:
+            to = target.split(".")[1] if "." in target else "__init__"
+            if to != part and to not in ALLOWED[part]:
+                wrong.append(f"{name} -> {target}")
+    assert not wrong, "imports against the layering:\n" + "\n".join(wrong)
