@@ -41,12 +41,17 @@ def _compose(first, second):
 
 
 def log_linear_scan(log_a: jax.Array, log_b: jax.Array, h0: jax.Array, *,
-                    lengths: Optional[jax.Array] = None, reverse: bool = False):
+                    lengths: Optional[jax.Array] = None, reverse: bool = False,
+                    chunk_size: int = 64):
     """h_t = a_t h_{t-1} + b_t over log_a, log_b (T, H) from h0 (H,).
 
     `lengths` and `reverse` as in `jaxlstm.core.scan_cell`: padded steps emit zeros, the
     final state is h at the last valid step, and `reverse` runs over the valid prefix
     backwards (log_a, log_b are given in input order).
+
+    The associative scan runs within chunks of `chunk_size` steps (its compile time
+    grows with log T and is seconds for T ~ 10³, so T does not enter it); a `lax.scan` over
+    the T / chunk_size chunk summaries then carries h from chunk to chunk.
 
     Returns `(h_final (H,), hs (T, H))`.
     """
@@ -59,11 +64,30 @@ def log_linear_scan(log_a: jax.Array, log_b: jax.Array, h0: jax.Array, *,
         log_b = jnp.where(valid, log_b, -jnp.inf)
     if num_steps == 0:
         return h0, jnp.zeros(log_a.shape, h0.dtype)
-    a_cum, b_cum = lax.associative_scan(_compose, (log_a, log_b))
-    hs = jnp.exp(a_cum) * h0 + jnp.exp(b_cum)
+    hs = _chunked_scan(log_a, log_b, h0, min(chunk_size, num_steps))
     final = hs[-1]
     if lengths is not None:
         hs = jnp.where(valid, hs, 0.0)
     if reverse:
         hs = reverse_valid_prefix(hs, lengths)
     return final, hs
+
+
+def _chunked_scan(log_a, log_b, h0, size: int):
+    """h (T, H) of the recurrence: associative scans within chunks, `lax.scan` across."""
+    num_steps = log_a.shape[0]
+    num_chunks = -(-num_steps // size)
+    pad = num_chunks * size - num_steps
+    shape = (num_chunks, size) + log_a.shape[1:]
+    log_a = jnp.concatenate([log_a, jnp.zeros((pad,) + log_a.shape[1:], log_a.dtype)]).reshape(shape)
+    log_b = jnp.concatenate([log_b, jnp.full((pad,) + log_b.shape[1:], -jnp.inf, log_b.dtype)]
+                            ).reshape(shape)
+    a_cum, b_cum = lax.associative_scan(_compose, (log_a, log_b), axis=1)
+
+    def carry_over(h, chunk):
+        a, b = chunk
+        return jnp.exp(a[-1]) * h + jnp.exp(b[-1]), h
+
+    _, starts = lax.scan(carry_over, h0, (a_cum, b_cum))                # h before each chunk
+    hs = jnp.exp(a_cum) * starts[:, None] + jnp.exp(b_cum)
+    return hs.reshape((num_chunks * size,) + hs.shape[2:])[:num_steps]

@@ -81,7 +81,7 @@ def np_minlstm(w_x, b, xs, h0):
         f, i = sigmoid(z[:H]), sigmoid(z[H:2 * H])
         h = f / (f + i) * h + i / (f + i) * g(z[2 * H:])
         hs.append(h)
-    return np.array(hs)
+    return np.array(hs).reshape(len(xs), H)
 
 
 def np_mingru(w_x, b, xs, h0):
@@ -93,4 +93,4 @@ def np_mingru(w_x, b, xs, h0):
         z = sigmoid(zz[:H])
         h = (1 - z) * h + z * g(zz[H:])
         hs.append(h)
-    return np.array(hs)
+    return np.array(hs).reshape(len(xs), H)
