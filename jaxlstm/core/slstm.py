@@ -40,7 +40,7 @@ from jaxlstm.core.validation import (check_float, check_last_dim, check_mode, ch
                                      check_spec_field, check_state_tree)
 
 FORGET_GATES = ("sigmoid", "exp")
-MODES = ("recurrent",)
+MODES = ("auto", "recurrent")
 
 
 @register_spec
@@ -167,7 +167,7 @@ def slstm(
     spec: SLSTMSpec = SLSTMSpec(),
     lengths: Optional[jax.Array] = None,
     reverse: bool = False,
-    mode: str = "recurrent",
+    mode: str = "auto",
     unroll: int = 1,
     remat: int | bool = False,
 ):
@@ -176,7 +176,7 @@ def slstm(
     Args:
       params: `SLSTMParams`. state0: `SLSTMState` (each (H,)), zeros when None.
       spec: `SLSTMSpec` (static under jit). lengths: scalar int, valid steps.
-      reverse: run backwards over the valid prefix. mode: "recurrent" (the only form:
+      reverse: run backwards over the valid prefix. mode: "recurrent" or "auto" (the same:
         h_{t-1} enters the gates, so there is no parallel one). unroll, remat: see
         `scan_cell`.
 

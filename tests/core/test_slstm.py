@@ -157,7 +157,7 @@ def test_bad_input_errors():
         J.slstm(params, jnp.ones((3, 5)), spec=J.SLSTMSpec(num_heads=2))
     with pytest.raises(ValueError, match=r"params.r must have shape \(4, 1, 4\)"):
         J.slstm(params, jnp.ones((3, 2)), spec=J.SLSTMSpec(num_heads=4))
-    with pytest.raises(ValueError, match=r"mode must be one of \['recurrent'\], got 'parallel'"):
+    with pytest.raises(ValueError, match=r"mode must be one of \['auto', 'recurrent'\], got 'parallel'"):
         J.slstm(params, jnp.ones((3, 2)), spec=J.SLSTMSpec(num_heads=2), mode="parallel")
     with pytest.raises(ValueError, match=r"lengths must lie in \[0, T=3\]"):
         J.slstm(params, jnp.ones((3, 2)), spec=J.SLSTMSpec(num_heads=2), lengths=jnp.asarray(4))
