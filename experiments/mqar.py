@@ -7,7 +7,10 @@ head) against the classic LSTM at (about) equal parameter counts.
     python experiments/mqar.py --steps 3 --budget 3000    # smoke
 
 Vocabulary: keys 0..K-1, values K..K+V-1 (K = V = --vocab). Loss and accuracy on the
-query positions only. Prints a Markdown table of query accuracy on fresh sequences.
+query positions only. The cell reads [x_{t-1}, x_t] (a token shift, standing in for the
+causal convolution of the xLSTM mLSTM block): with x_t alone, a layer whose gates and
+k, v read only the current token cannot store a key together with its value, and
+neither cell gets past ~0.4 (measured; docs/modern_cells.md). Prints a Markdown table of query accuracy on fresh sequences.
 """
 
 from __future__ import annotations
@@ -47,21 +50,24 @@ def main(argv=None):
     ap.add_argument("--steps", type=int, default=2000)
     ap.add_argument("--budget", type=int, default=20000, help="parameters per model")
     ap.add_argument("--mlstm-heads", type=int, default=2)
+    ap.add_argument("--no-shift", action="store_true",
+                    help="the cell reads x_t only (without it: [x_{t-1}, x_t])")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
     size = 2 * args.vocab
     results = []
     for cell in args.cells.split(","):
         heads = args.mlstm_heads if cell == "mlstm" else 1
-        hidden = hidden_for(cell, args.budget, size, size, heads)
-        params, apply = make(cell, size, hidden, size, num_heads=heads)
+        shift = not args.no_shift
+        hidden = hidden_for(cell, args.budget, size, size, heads, shift)
+        params, apply = make(cell, size, hidden, size, num_heads=heads, shift=shift)
         rng = np.random.default_rng(0)
         params, sec = train(apply, params, lambda k: batch(rng, 64, args.pairs, args.vocab),
                             args.steps)
         acc = accuracy(apply, params, *batch(np.random.default_rng(1), 512, args.pairs,
                                              args.vocab))
         row = dict(cell=cell, hidden=hidden, heads=heads,
-                   params=param_count(cell, size, hidden, size, heads),
+                   params=param_count(cell, size, hidden, size, heads, shift),
                    ms_per_step=1e3 * sec, accuracy=acc)
         results.append(row)
         print(json.dumps(row), flush=True)

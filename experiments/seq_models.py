@@ -26,34 +26,43 @@ def _spec(cell: str, num_heads: int):
     return spec_type(num_heads=num_heads) if cell in ("slstm", "mlstm") else spec_type()
 
 
-def param_count(cell: str, vocab: int, hidden: int, out: int, num_heads: int = 1) -> int:
+def param_count(cell: str, vocab: int, hidden: int, out: int, num_heads: int = 1,
+                shift: bool = False) -> int:
     """Parameters of `make(...)`: the recurrent layer plus the readout (H·out + out)."""
     spec = _spec(cell, num_heads)
+    vocab = 2 * vocab if shift else vocab
     core = (J.param_count(spec, vocab, hidden) if cell == "lstm"
             else get_family(cell).param_count(spec, vocab, hidden))
     return core + hidden * out + out
 
 
-def hidden_for(cell: str, budget: int, vocab: int, out: int, num_heads: int = 1) -> int:
+def hidden_for(cell: str, budget: int, vocab: int, out: int, num_heads: int = 1,
+               shift: bool = False) -> int:
     """The largest H (a multiple of num_heads) whose model has at most `budget` parameters."""
     best = num_heads
     for h in range(num_heads, 4096, num_heads):
-        if param_count(cell, vocab, h, out, num_heads) > budget:
+        if param_count(cell, vocab, h, out, num_heads, shift) > budget:
             break
         best = h
     return best
 
 
-def make(cell: str, vocab: int, hidden: int, out: int, *, num_heads: int = 1, seed: int = 0):
-    """(params, apply) with apply(params, tokens (B, T) int) -> logits (B, T, out)."""
+def make(cell: str, vocab: int, hidden: int, out: int, *, num_heads: int = 1, seed: int = 0,
+         shift: bool = False):
+    """(params, apply) with apply(params, tokens (B, T) int) -> logits (B, T, out).
+
+    `shift`: the cell reads [one_hot(x_{t-1}), one_hot(x_t)] (the token shift that the
+    xLSTM blocks' causal convolution provides), so one step sees a key and its value.
+    """
     spec = _spec(cell, num_heads)
+    width = 2 * vocab if shift else vocab
     k_cell, k_out = jax.random.split(jax.random.key(seed))
     if cell == "lstm":
-        core = J.init_lstm(k_cell, vocab, hidden, spec)
+        core = J.init_lstm(k_cell, width, hidden, spec)
         layer = functools.partial(J.lstm, spec=spec)
     else:
         family = get_family(cell)
-        core = family.init(k_cell, vocab, hidden, spec)
+        core = family.init(k_cell, width, hidden, spec)
         layer = functools.partial(family.layer, spec=spec)
     params = {"core": core,
               "w": jax.nn.initializers.glorot_uniform()(k_out, (hidden, out)),
@@ -61,6 +70,8 @@ def make(cell: str, vocab: int, hidden: int, out: int, *, num_heads: int = 1, se
 
     def apply(params, tokens):
         xs = jax.nn.one_hot(tokens, vocab)
+        if shift:
+            xs = jnp.concatenate([jnp.pad(xs, ((0, 0), (1, 0), (0, 0)))[:, :-1], xs], -1)
         _, hs = jax.vmap(lambda x: layer(params["core"], x))(xs)
         return hs @ params["w"] + params["b"]
 
