@@ -30,6 +30,14 @@ from jaxlstm.core.params import (
 from jaxlstm.core.rnn import RNNParams, init_rnn, rnn, rnn_step
 from jaxlstm.core.lstm import lstm
 from jaxlstm.core.scan import scan_cell, valid_prefix_reversal
+from jaxlstm.core.mingru import (MinGRUParams, MinGRUSpec, init_mingru, mingru, mingru_step,
+                                 mingru_param_count)
+from jaxlstm.core.minlstm import (MinLSTMParams, MinLSTMSpec, init_minlstm, minlstm,
+                                  minlstm_param_count, minlstm_step)
+from jaxlstm.core.mlstm import (MLSTMParams, MLSTMSpec, MLSTMState, init_mlstm, mlstm,
+                                mlstm_param_count, mlstm_step)
+from jaxlstm.core.slstm import (SLSTMParams, SLSTMSpec, SLSTMState, init_slstm, slstm,
+                                slstm_param_count, slstm_step)
 from jaxlstm.core.spec import ACTIVATIONS, VARIANTS, CellSpec
 from jaxlstm.core.validation import check_finite
 from jaxlstm.core.stack import bidirectional, init_lstm_stack, lstm_stack, stack
@@ -41,4 +49,10 @@ __all__ = [
     "init_lstm_stack", "init_rnn", "input_gate", "kernel_status", "lstm", "lstm_batch", "lstm_stack", "output_gate",
     "param_count", "param_shapes", "preactivations", "register_family", "rnn", "rnn_step", "scan_cell", "stack",
     "valid_prefix_reversal", "vmap_layer", "zero_state",
+    # the modern family
+    "MLSTMParams", "MLSTMSpec", "MLSTMState", "MinGRUParams", "MinGRUSpec", "MinLSTMParams",
+    "MinLSTMSpec", "SLSTMParams", "SLSTMSpec", "SLSTMState", "init_mingru", "init_minlstm",
+    "init_mlstm", "init_slstm", "mingru", "mingru_step", "minlstm", "minlstm_step", "mlstm",
+    "mlstm_step", "slstm", "slstm_step", "mingru_param_count", "minlstm_param_count",
+    "mlstm_param_count", "slstm_param_count",
 ]

@@ -142,3 +142,16 @@ def check_finite(name: str, x) -> None:
             f"{name} must be finite, got {values[index]} at index {index} "
             f"({int(bad.sum())} non-finite values in shape {values.shape})"
         )
+
+
+def check_spec_field(spec, field: str, ok: bool, expected: str) -> None:
+    """Raise ValueError naming `type(spec).field`, the `expected` values and the actual one."""
+    if not ok:
+        raise ValueError(f"{type(spec).__name__}.{field} must be {expected}, "
+                         f"got {getattr(spec, field)!r}")
+
+
+def check_mode(mode: str, modes: tuple) -> None:
+    """`mode` must be one of `modes`."""
+    if mode not in modes:
+        raise ValueError(f"mode must be one of {list(modes)}, got {mode!r}")

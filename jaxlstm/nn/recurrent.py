@@ -319,12 +319,20 @@ class RNN(Recurrent):
         return vmap_layer(rnn)
 
 
-CELLS = ("lstm", "gru", "rnn")
+CELLS = ("lstm", "gru", "rnn", "slstm", "mlstm", "minlstm", "mingru", "xlstm")
 
 
 def make_encoder(cell: str, in_features: int, hidden_size: int, *, spec: CellSpec = CellSpec(),
                  proj_size: Optional[int] = None, rngs: nnx.Rngs, **kwargs) -> Recurrent:
-    """The recurrent stack named by `cell` in {"lstm", "gru", "rnn"}."""
+    """The recurrent stack named by `cell` in `CELLS`.
+
+    The modern cells (`jaxlstm.nn.modern`) also take `num_heads` and `mode`; "xlstm"
+    (`jaxlstm.nn.xlstm_blocks.XLSTM`) takes `num_layers` blocks of width `hidden_size` in the
+    mLSTM:sLSTM `ratio`, `num_heads`, `mode` and `dropout`.
+    """
+    if cell in ("slstm", "mlstm", "minlstm", "mingru", "xlstm"):
+        return _make_modern(cell, in_features, hidden_size, proj_size=proj_size, rngs=rngs,
+                            **kwargs)
     if cell == "lstm":
         return LSTM(in_features, hidden_size, spec=spec, proj_size=proj_size, rngs=rngs, **kwargs)
     if proj_size is not None:
@@ -334,3 +342,22 @@ def make_encoder(cell: str, in_features: int, hidden_size: int, *, spec: CellSpe
     if cell == "rnn":
         return RNN(in_features, hidden_size, rngs=rngs, **kwargs)
     raise ValueError(f"cell must be one of {list(CELLS)}, got {cell!r}")
+
+
+def _make_modern(cell, in_features, hidden_size, *, proj_size, rngs, num_heads: int = 1,
+                 mode: str = "auto", ratio: str = "1:1", **kwargs):
+    from jaxlstm.nn.modern import ModernRNN, modern_spec
+    from jaxlstm.nn.xlstm_blocks import XLSTM
+
+    if proj_size is not None:
+        raise ValueError(f"proj_size is an LSTM option; cell={cell!r} has none")
+    if cell != "xlstm":
+        return ModernRNN(cell, in_features, hidden_size, spec=modern_spec(cell, num_heads),
+                         mode=mode, rngs=rngs, **kwargs)
+    for key, default in (("bidirectional", False), ("unroll", 1), ("remat", False),
+                         ("compute_dtype", None)):
+        if kwargs.get(key, default) != default:
+            raise ValueError(f"{key} is not an option of cell='xlstm' (causal residual blocks), "
+                             f"got {kwargs[key]!r}")
+    return XLSTM(in_features, hidden_size, num_blocks=kwargs.get("num_layers", 1), ratio=ratio,
+                 num_heads=num_heads, dropout=kwargs.get("dropout", 0.0), mode=mode, rngs=rngs)

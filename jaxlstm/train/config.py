@@ -41,9 +41,15 @@ class ModelConfig:
     unroll: int = 1
     remat: int | bool = False         # 0/False none, True every step, k > 1 every k steps (≈√T)
     compute_dtype: str = "float32"    # matmul dtype; params, optimizer, cell state stay float32
+    num_heads: int = 1                # slstm/mlstm/xlstm heads (divides hidden_size)
+    mode: str = "auto"                # modern cells' form: mlstm recurrent/parallel/chunkwise, min* sequential/parallel
+    ratio: str = "1:1"                # xlstm: mLSTM:sLSTM blocks per group, e.g. "7:1"
 
     def __post_init__(self):
-        check_choice("model.cell", self.cell, ("lstm", "gru", "rnn"))
+        check_choice("model.cell", self.cell, ("lstm", "gru", "rnn", "slstm", "mlstm", "minlstm",
+                                               "mingru", "xlstm"))
+        check_positive("model.num_heads", self.num_heads)
+        self._check_modern()
         check_choice("model.compute_dtype", self.compute_dtype, ("float32", "bfloat16", "float16"))
         check_positive("model.remat", self.remat, allow_zero=True)
         check_choice("model.variant", self.variant, VARIANTS)
@@ -57,6 +63,28 @@ class ModelConfig:
             self.spec
         except ValueError as e:
             raise ConfigError(f"config keys model.variant/model.peepholes: {e}") from None
+
+    def _check_modern(self) -> None:
+        """The modern cells' keys: mode per cell, heads dividing hidden_size, the ratio."""
+        modes = {"slstm": ("auto", "recurrent"), "mlstm": ("auto", "recurrent", "parallel", "chunkwise"),
+                 "minlstm": ("auto", "sequential", "parallel"), "mingru": ("auto", "sequential", "parallel"),
+                 "xlstm": ("auto", "recurrent", "parallel", "chunkwise")}
+        if self.cell not in modes:
+            return
+        check_choice("model.mode", self.mode, modes[self.cell])
+        if self.cell in ("minlstm", "mingru") and self.num_heads != 1:
+            raise ConfigError(f"config key model.num_heads: cell={self.cell!r} has no heads, "
+                              f"must be 1, got {self.num_heads}")
+        if self.hidden_size % self.num_heads:
+            raise ConfigError(f"config key model.num_heads: must divide model.hidden_size="
+                              f"{self.hidden_size}, got {self.num_heads}")
+        if self.cell == "xlstm":
+            from jaxlstm.nn.xlstm_blocks import parse_ratio
+
+            try:
+                parse_ratio(self.ratio)
+            except ValueError as e:
+                raise ConfigError(f"config key model.ratio: {e}") from None
 
     @property
     def spec(self) -> CellSpec:
@@ -72,6 +100,10 @@ class ModelConfig:
             kw.update(compute_dtype=self.compute_dtype)
         if self.cell == "lstm":
             kw.update(spec=self.spec, proj_size=self.proj_size)
+        if self.cell in ("slstm", "mlstm", "minlstm", "mingru", "xlstm"):
+            kw.update(num_heads=self.num_heads, mode=self.mode)
+        if self.cell == "xlstm":
+            kw.update(ratio=self.ratio)
         return kw
 
 

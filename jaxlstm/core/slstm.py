@@ -1,0 +1,206 @@
+"""sLSTM (Beck et al. 2024, xLSTM, arXiv 2405.04517, eqs. 8-17 and appendix A.2).
+
+Pre-activations of the four gate blocks from the input and the previous output, the
+recurrent weights block-diagonal over K heads of size d = H / K:
+
+    [ĩ, f̃, z̃, õ]_t = x_t W + R h_{t-1} + b          (each (H,); R block-diagonal)
+    z_t = tanh(z̃_t),  o_t = σ(õ_t),  log i_t = ĩ_t,
+    log f_t = log σ(f̃_t)  (forget_gate="sigmoid")  or  f̃_t  (forget_gate="exp")
+
+Stabilised in log space with the state m (all elementwise):
+
+    m_t  = max(log f_t + m_{t-1}, ĩ_t)              (m_t = ĩ_t while n_{t-1} = 0)
+    i'_t = exp(ĩ_t - m_t),   f'_t = exp(log f_t + m_{t-1} - m_t)
+    c_t  = f'_t c_{t-1} + i'_t z_t
+    n_t  = f'_t n_{t-1} + i'_t
+    h_t  = o_t ⊙ c_t / n_t
+
+c and n are the paper's cell and normaliser states scaled by exp(-m_t); their ratio,
+and so h_t, is that of the unstabilised equations. Every exponent is <= 0, so the step
+stays finite for any pre-activation. While the memory is empty (n_{t-1} = 0, the zero
+state) the forget term is dropped: it multiplies zeros, and with m_{t-1} = 0 it could
+otherwise make i'_t underflow to 0 and h_t = 0/0 (the xlstm package does the same).
+
+Shapes: w_x (X, 4H) and b (4H,) in gate order i, f, z, o; r (K, d, 4d): head k maps its
+d outputs of h_{t-1} to its d units of each gate, in the same order. State
+`SLSTMState(h, c, n, m)`, each (H,).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from typing import NamedTuple, Optional
+
+import jax
+import jax.numpy as jnp
+
+from jaxlstm.core.family import CellFamily, register_family, register_spec
+from jaxlstm.core.scan import check_sequence, scan_cell
+from jaxlstm.core.validation import (check_float, check_last_dim, check_mode, check_same_batch,
+                                     check_spec_field, check_state_tree)
+
+FORGET_GATES = ("sigmoid", "exp")
+MODES = ("auto", "recurrent")
+
+
+@register_spec
+@dataclasses.dataclass(frozen=True)
+class SLSTMSpec:
+    """The sLSTM variant.
+
+    Attributes:
+      num_heads: K, the number of diagonal blocks of the recurrent weights (divides H).
+      forget_gate: "sigmoid" (f = σ(f̃)) or "exp" (f = exp(f̃)).
+    """
+
+    num_heads: int = 1
+    forget_gate: str = "sigmoid"
+
+    def __post_init__(self):
+        check_spec_field(self, "num_heads", isinstance(self.num_heads, int)
+                         and not isinstance(self.num_heads, bool) and self.num_heads >= 1,
+                         "a positive int")
+        check_spec_field(self, "forget_gate", self.forget_gate in FORGET_GATES,
+                         f"one of {list(FORGET_GATES)}")
+
+
+class SLSTMParams(NamedTuple):
+    """w_x (X, 4H), r (K, d, 4d) block-diagonal recurrent weights, b (4H,); gates i, f, z, o."""
+
+    w_x: jax.Array
+    r: jax.Array
+    b: jax.Array
+
+
+class SLSTMState(NamedTuple):
+    """h, c, n, m: each (..., H); c and n are stabilised by exp(-m)."""
+
+    h: jax.Array
+    c: jax.Array
+    n: jax.Array
+    m: jax.Array
+
+
+def _check_heads(spec: SLSTMSpec, hidden_size: int) -> None:
+    if hidden_size % spec.num_heads:
+        raise ValueError(f"hidden_size must be divisible by SLSTMSpec.num_heads="
+                         f"{spec.num_heads}, got hidden_size={hidden_size}")
+
+
+def init_slstm(key, input_size: int, hidden_size: int, spec: SLSTMSpec = SLSTMSpec(), *,
+               dtype=jnp.float32) -> SLSTMParams:
+    """Glorot-uniform w_x; r ~ N(0, 1/d); b zero but the forget block.
+
+    The forget bias spreads linearly over [3, 6] across the H units for a sigmoid forget
+    gate (the xlstm package's "small_init": long memories at the start of training) and
+    is 0 for an exponential one (f = 1).
+    """
+    _check_heads(spec, hidden_size)
+    k_x, k_r = jax.random.split(key)
+    heads, d = spec.num_heads, hidden_size // spec.num_heads
+    forget = (jnp.linspace(3.0, 6.0, hidden_size, dtype=dtype) if spec.forget_gate == "sigmoid"
+              else jnp.zeros((hidden_size,), dtype))
+    zeros = jnp.zeros((hidden_size,), dtype)
+    return SLSTMParams(
+        w_x=jax.nn.initializers.glorot_uniform()(k_x, (input_size, 4 * hidden_size), dtype),
+        r=jax.random.normal(k_r, (heads, d, 4 * d), dtype) / jnp.sqrt(jnp.asarray(d, dtype)),
+        b=jnp.concatenate([zeros, forget, zeros, zeros]),
+    )
+
+
+def slstm_param_count(spec: SLSTMSpec, input_size: int, hidden_size: int) -> int:
+    """4H·(X + d + 1) with d = H / num_heads: w_x, the K blocks of r (K·d·4d = 4H·d), b."""
+    _check_heads(spec, hidden_size)
+    return 4 * hidden_size * (input_size + hidden_size // spec.num_heads + 1)
+
+
+def zero_state(params: SLSTMParams, spec: SLSTMSpec = SLSTMSpec(),
+               batch_shape: tuple = ()) -> SLSTMState:
+    """All-zero `SLSTMState` of shape batch_shape + (H,)."""
+    hidden = params.b.shape[0] // 4
+    z = jnp.zeros(tuple(batch_shape) + (hidden,), params.b.dtype)
+    return SLSTMState(z, z, z, z)
+
+
+def _check_params(params: SLSTMParams, spec: SLSTMSpec) -> None:
+    hidden = params.b.shape[0] // 4
+    _check_heads(spec, hidden)
+    d = hidden // spec.num_heads
+    want = ((params.w_x.shape[0], 4 * hidden), (spec.num_heads, d, 4 * d), (4 * hidden,))
+    for field, shape in zip(params._fields, want):
+        got = tuple(getattr(params, field).shape)
+        if got != shape:
+            raise ValueError(f"params.{field} must have shape {shape} for {spec} and "
+                             f"hidden_size={hidden}, got {got}")
+
+
+def slstm_step(params: SLSTMParams, state: SLSTMState, x: jax.Array,
+               spec: SLSTMSpec = SLSTMSpec()):
+    """One sLSTM step (module docstring): x (..., X), state leaves (..., H) -> (state, h)."""
+    _check_params(params, spec)
+    check_float("x", x)
+    check_last_dim("x", x, params.w_x.shape[0], "input_size")
+    check_last_dim("state.h", state.h, params.b.shape[0] // 4, "hidden_size")
+    check_same_batch(x=x, **{f"state.{k}": v for k, v in state._asdict().items()})
+    heads, d = params.r.shape[:2]
+    h_heads = state.h.reshape(*state.h.shape[:-1], heads, d)
+    rec = jnp.einsum("...kd,kde->...ke", h_heads, params.r)          # (..., K, 4d)
+    rec = jnp.swapaxes(rec.reshape(*rec.shape[:-1], 4, d), -3, -2)   # (..., 4, K, d)
+    pre = x @ params.w_x + params.b + rec.reshape(*rec.shape[:-3], 4 * heads * d)
+    i_pre, f_pre, z_pre, o_pre = jnp.split(pre, 4, axis=-1)
+    log_f = jax.nn.log_sigmoid(f_pre) if spec.forget_gate == "sigmoid" else f_pre
+    carried = jnp.where(state.n == 0, -jnp.inf, log_f + state.m)
+    m = jnp.maximum(carried, i_pre)
+    i_s = jnp.exp(i_pre - m)
+    f_s = jnp.exp(carried - m)
+    c = f_s * state.c + i_s * jnp.tanh(z_pre)
+    n = f_s * state.n + i_s
+    h = jax.nn.sigmoid(o_pre) * c / n
+    return SLSTMState(h, c, n, m), h
+
+
+def slstm(
+    params: SLSTMParams,
+    xs: jax.Array,
+    state0: Optional[SLSTMState] = None,
+    *,
+    spec: SLSTMSpec = SLSTMSpec(),
+    lengths: Optional[jax.Array] = None,
+    reverse: bool = False,
+    mode: str = "auto",
+    unroll: int = 1,
+    remat: int | bool = False,
+):
+    """Run an sLSTM layer over one sequence xs (T, X).
+
+    Args:
+      params: `SLSTMParams`. state0: `SLSTMState` (each (H,)), zeros when None.
+      spec: `SLSTMSpec` (static under jit). lengths: scalar int, valid steps.
+      reverse: run backwards over the valid prefix. mode: "recurrent" or "auto" (the same:
+        h_{t-1} enters the gates, so there is no parallel one). unroll, remat: see
+        `scan_cell`.
+
+    Returns:
+      `(final_state, hs (T, H))`, zeros at padded steps.
+    """
+    check_mode(mode, MODES)
+    _check_params(params, spec)
+    check_sequence(xs, params.w_x.shape[0], lengths)
+    default = zero_state(params, spec)
+    if state0 is None:
+        state0 = default
+    else:
+        check_state_tree("state0", state0, default)
+    step = lambda p, s, x: slstm_step(p, s, x, spec)  # noqa: E731
+    return scan_cell(step, params, xs, state0, lengths=lengths, reverse=reverse,
+                     unroll=unroll, remat=remat)
+
+
+def _output_size(params: SLSTMParams, spec: SLSTMSpec) -> int:
+    return params.b.shape[0] // 4
+
+
+SLSTM = register_family(CellFamily(
+    name="slstm", spec_type=SLSTMSpec, init=init_slstm, step=slstm_step,
+    zero_state=zero_state, param_count=slstm_param_count, layer=slstm,
+    output_size=_output_size))

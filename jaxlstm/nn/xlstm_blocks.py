@@ -1,0 +1,186 @@
+"""The residual blocks of xLSTM (Beck et al. 2024, sec. 2.4 and fig. 10-11) and a model
+stacking them in a chosen mLSTM:sLSTM ratio ("xLSTM[7:1]").
+
+Width D throughout; (B, T, D) in and out. GN is a per-head layer norm (the paper's group
+norm with one group per head).
+
+sLSTM block (post up-projection), as in the xlstm package's sLSTMBlock:
+
+    y = x + GN(sLSTM(LN(x)))
+    out = y + W_down (GELU(W_gate LN(y)) ⊙ W_up LN(y))          (up-projection factor 4/3)
+
+mLSTM block (pre up-projection), inner width E = 2D:
+
+    a, z = split(W_in LN(x))                                      (each (B, T, E))
+    c = swish(CausalConv1d_4(a))
+    h = (GN(mLSTM(c)) + s ⊙ c) ⊙ swish(z)                         (s a learned skip vector)
+    out = x + W_out h
+
+Differences from the paper and the xlstm package (docs/modern_cells.md): the sLSTM block
+has no causal convolution before its gates; the mLSTM cell computes q, k, v, o, ĩ, f̃ with
+one dense projection of c (the package takes v from a, and q, k, v from block-diagonal
+"headwise" projections); the blocks run the core layers, so `lengths` is honoured (padded
+steps emit zeros at the end).
+"""
+
+from __future__ import annotations
+
+import functools
+import re
+from typing import Optional
+
+import jax
+import jax.numpy as jnp
+from flax import nnx
+
+from jaxlstm.core import vmap_layer
+from jaxlstm.core.mlstm import MLSTMSpec, mlstm
+from jaxlstm.core.slstm import SLSTMSpec, slstm
+from jaxlstm.nn.modern import ModernCell
+
+
+def parse_ratio(ratio: str) -> tuple[int, int]:
+    """"m:s" -> (m, s): m mLSTM blocks then s sLSTM blocks per group (e.g. "7:1")."""
+    match = re.fullmatch(r"\s*(\d+)\s*:\s*(\d+)\s*", str(ratio))
+    if not match or int(match[1]) + int(match[2]) == 0:
+        raise ValueError(f"ratio must be 'm:s' with non-negative ints, not both 0 (mLSTM:sLSTM "
+                         f"blocks, e.g. '7:1'), got {ratio!r}")
+    return int(match[1]), int(match[2])
+
+
+def block_kinds(num_blocks: int, ratio: str) -> list[str]:
+    """The kind ("mlstm"/"slstm") of each of `num_blocks` blocks: groups of m mLSTM blocks
+    then s sLSTM blocks, repeated and cut at num_blocks."""
+    m, s = parse_ratio(ratio)
+    group = ["mlstm"] * m + ["slstm"] * s
+    return [group[k % len(group)] for k in range(num_blocks)]
+
+
+class HeadNorm(nnx.Module):
+    """Layer norm over each head's d features of (..., K·d), one scale per feature."""
+
+    def __init__(self, features: int, num_heads: int, *, rngs: nnx.Rngs):
+        self.num_heads = num_heads
+        self.scale = nnx.Param(jnp.ones((features,)))
+
+    def __call__(self, x):
+        heads = x.reshape(*x.shape[:-1], self.num_heads, -1)
+        mean = heads.mean(-1, keepdims=True)
+        var = heads.var(-1, keepdims=True)
+        normed = ((heads - mean) * jax.lax.rsqrt(var + 1e-5)).reshape(x.shape)
+        return normed * self.scale[...]
+
+
+def _dropout(x, rate: float, key):
+    if key is None or rate == 0.0:
+        return x
+    keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
+    return jnp.where(keep, x / (1.0 - rate), 0.0)
+
+
+class SLSTMBlock(nnx.Module):
+    """sLSTM residual block of width D (module docstring); state: `SLSTMState` (B, D)."""
+
+    def __init__(self, dim: int, *, num_heads: int = 4, ff_factor: float = 4 / 3,
+                 rngs: nnx.Rngs):
+        self.spec = SLSTMSpec(num_heads=num_heads)
+        self.norm = nnx.LayerNorm(dim, rngs=rngs)
+        self.cell = ModernCell("slstm", dim, dim, spec=self.spec, rngs=rngs)
+        self.head_norm = HeadNorm(dim, num_heads, rngs=rngs)
+        self.ff_norm = nnx.LayerNorm(dim, rngs=rngs)
+        inner = int(round(ff_factor * dim))
+        self.up = nnx.Linear(dim, 2 * inner, rngs=rngs)
+        self.down = nnx.Linear(inner, dim, rngs=rngs)
+
+    def initial_state(self, batch_size: int):
+        return self.cell.initial_state(batch_size)
+
+    def __call__(self, x, *, lengths=None, state=None, dropout: float = 0.0, key=None):
+        keys = (None, None) if key is None else jax.random.split(key)
+        layer = vmap_layer(functools.partial(slstm, spec=self.spec))
+        final, h = layer(self.cell.params, self.norm(x), state, lengths=lengths)
+        y = x + _dropout(self.head_norm(h), dropout, keys[0])
+        gate, up = jnp.split(self.up(self.ff_norm(y)), 2, axis=-1)
+        return y + _dropout(self.down(jax.nn.gelu(gate) * up), dropout, keys[1]), final
+
+
+class MLSTMBlock(nnx.Module):
+    """mLSTM residual block of width D, inner width E = factor·D (module docstring); state:
+    `MLSTMState` of the cell (the convolution window is not carried between calls)."""
+
+    def __init__(self, dim: int, *, num_heads: int = 4, factor: int = 2, conv_size: int = 4,
+                 mode: str = "auto", rngs: nnx.Rngs):
+        inner = factor * dim
+        self.mode = mode
+        self.spec = MLSTMSpec(num_heads=num_heads)
+        self.norm = nnx.LayerNorm(dim, rngs=rngs)
+        self.proj_in = nnx.Linear(dim, 2 * inner, rngs=rngs)
+        self.conv = nnx.Conv(inner, inner, kernel_size=(conv_size,), padding=[(conv_size - 1, 0)],
+                             feature_group_count=inner, rngs=rngs)
+        self.cell = ModernCell("mlstm", inner, inner, spec=self.spec, rngs=rngs)
+        self.head_norm = HeadNorm(inner, num_heads, rngs=rngs)
+        self.skip = nnx.Param(jnp.ones((inner,)))
+        self.proj_out = nnx.Linear(inner, dim, rngs=rngs)
+
+    def initial_state(self, batch_size: int):
+        return self.cell.initial_state(batch_size)
+
+    def __call__(self, x, *, lengths=None, state=None, dropout: float = 0.0, key=None):
+        a, z = jnp.split(self.proj_in(self.norm(x)), 2, axis=-1)
+        c = jax.nn.swish(self.conv(a))
+        layer = vmap_layer(functools.partial(mlstm, spec=self.spec, mode=self.mode))
+        final, h = layer(self.cell.params, c, state, lengths=lengths)
+        h = (self.head_norm(h) + self.skip[...] * c) * jax.nn.swish(z)
+        return x + _dropout(self.proj_out(h), dropout, key), final
+
+
+class XLSTM(nnx.Module):
+    """A stack of mLSTM and sLSTM blocks, batch-major, usable as a task model's encoder.
+
+    Args:
+      in_features: X (projected to `dim` by a linear layer when they differ).
+      dim: D, the residual width (`hidden_size` in configs).
+      num_blocks: the number of blocks. ratio: "m:s", mLSTM:sLSTM blocks per group.
+      num_heads: heads of every cell (divides D). dropout: on each block's residual branch,
+        given a key at call time. mode: the mLSTM form.
+
+    `__call__(xs (B, T, X), lengths=None, initial_state=None, key=None) -> (hs (B, T, D),
+    finals)`, hs zero at padded steps, finals one cell state per block.
+    """
+
+    bidirectional = False
+
+    def __init__(self, in_features: int, dim: int, *, num_blocks: int = 2, ratio: str = "1:1",
+                 num_heads: int = 4, dropout: float = 0.0, mode: str = "auto", rngs: nnx.Rngs):
+        if not isinstance(num_blocks, int) or num_blocks < 1:
+            raise ValueError(f"num_blocks must be a positive int, got {num_blocks!r}")
+        if not 0.0 <= dropout < 1.0:
+            raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
+        if dim % num_heads:
+            raise ValueError(f"dim (hidden_size) must be divisible by num_heads={num_heads}, "
+                             f"got {dim}")
+        self.kinds = block_kinds(num_blocks, ratio)
+        self.dropout = dropout
+        self.proj = None if in_features == dim else nnx.Linear(in_features, dim, rngs=rngs)
+        self.blocks = nnx.List([
+            MLSTMBlock(dim, num_heads=num_heads, mode=mode, rngs=rngs) if kind == "mlstm"
+            else SLSTMBlock(dim, num_heads=num_heads, rngs=rngs) for kind in self.kinds])
+        self.out_norm = nnx.LayerNorm(dim, rngs=rngs)
+        self.out_features = dim
+
+    def initial_state(self, batch_size: int) -> list:
+        return [block.initial_state(batch_size) for block in self.blocks]
+
+    def __call__(self, xs, *, lengths: Optional[jax.Array] = None,
+                 initial_state: Optional[list] = None, key: Optional[jax.Array] = None):
+        x = xs if self.proj is None else self.proj(xs)
+        keys = [None] * len(self.blocks) if key is None else jax.random.split(key, len(self.blocks))
+        finals = []
+        for k, block in enumerate(self.blocks):
+            state = None if initial_state is None else initial_state[k]
+            x, final = block(x, lengths=lengths, state=state, dropout=self.dropout, key=keys[k])
+            finals.append(final)
+        hs = self.out_norm(x)
+        if lengths is not None:
+            hs = jnp.where(jnp.arange(hs.shape[1])[None, :, None] < lengths[:, None, None], hs, 0.0)
+        return hs, finals

@@ -1,0 +1,101 @@
+"""NNX modules of the modern cells and the xLSTM blocks; `model.cell` in configs."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from flax import nnx
+
+import jaxlstm as J
+from jaxlstm.nn import make_encoder
+from jaxlstm.nn.modern import ModernRNN, modern_spec
+from jaxlstm.nn.xlstm_blocks import XLSTM, block_kinds
+from jaxlstm.train.config import ConfigError, load_config
+from jaxlstm.train.loop import fit
+
+LAYERS = {"slstm": J.slstm, "mlstm": J.mlstm, "minlstm": J.minlstm, "mingru": J.mingru}
+
+
+@pytest.mark.parametrize("family", list(LAYERS))
+def test_bidirectional_stack_equals_core_layers(family):
+    heads = 2 if family in ("slstm", "mlstm") else 1
+    spec = modern_spec(family, heads)
+    enc = ModernRNN(family, 3, 4, spec=spec, num_layers=2, bidirectional=True, rngs=nnx.Rngs(0))
+    xs = jax.random.normal(jax.random.key(1), (2, 5, 3))
+    lengths = jnp.asarray([5, 3])
+    hs, finals = enc(xs, lengths=lengths)
+    assert hs.shape == (2, 5, 8) and enc.out_features == 8
+    layer = LAYERS[family]
+    params = [(enc.forward_cells[k].params, enc.backward_cells[k].params) for k in range(2)]
+
+    @jax.jit
+    @jax.vmap
+    def by_hand(x, n):  # the core layers, one sequence
+        for fw, bw in params:
+            _, h_fw = layer(fw, x, spec=spec, lengths=n)
+            _, h_bw = layer(bw, x, spec=spec, lengths=n, reverse=True)
+            x = jnp.concatenate([h_fw, h_bw], -1)
+        return x
+
+    np.testing.assert_allclose(hs, by_hand(xs, lengths), atol=1e-5)
+
+
+def test_dropout_needs_a_key_and_changes_outputs():
+    enc = ModernRNN("mingru", 3, 4, num_layers=2, dropout=0.5, rngs=nnx.Rngs(0))
+    xs = jnp.ones((2, 4, 3))
+    a, _ = enc(xs)
+    np.testing.assert_array_equal(a, enc(xs)[0])
+    assert not np.allclose(a, enc(xs, key=jax.random.key(0))[0])
+
+
+@pytest.mark.parametrize("num_blocks, ratio, kinds", [
+    (8, "7:1", ["mlstm"] * 7 + ["slstm"]), (3, "1:1", ["mlstm", "slstm", "mlstm"]),
+    (2, "0:1", ["slstm", "slstm"])])
+def test_block_ratio(num_blocks, ratio, kinds):
+    assert block_kinds(num_blocks, ratio) == kinds
+
+
+def test_xlstm_model_runs_masks_and_errors():
+    model = XLSTM(3, 8, num_blocks=2, ratio="1:1", num_heads=2, rngs=nnx.Rngs(0))
+    xs = jax.random.normal(jax.random.key(0), (2, 6, 3))
+    run = nnx.jit(lambda m, x, n: m(x, lengths=n))
+    hs, finals = run(model, xs, jnp.asarray([6, 2]))
+    assert hs.shape == (2, 6, 8) and len(finals) == 2
+    np.testing.assert_array_equal(hs[1, 2:], 0.0)
+    # causal: the first 2 outputs of a sequence do not depend on what follows
+    hs2, _ = run(model, xs.at[1, 2:].set(9.0), jnp.asarray([6, 2]))
+    np.testing.assert_allclose(hs2[1], hs[1], atol=1e-6)
+    with pytest.raises(ValueError, match=r"ratio must be 'm:s'.*got '7-1'"):
+        XLSTM(3, 8, ratio="7-1", rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match=r"divisible by num_heads=3, got 8"):
+        XLSTM(3, 8, num_heads=3, rngs=nnx.Rngs(0))
+    with pytest.raises(ValueError, match=r"bidirectional is not an option of cell='xlstm'"):
+        make_encoder("xlstm", 3, 8, bidirectional=True, rngs=nnx.Rngs(0))
+
+
+def test_config_errors_name_the_key():
+    with pytest.raises(ConfigError, match=r"model.mode: must be one of \['auto', 'sequential', "
+                                          r"'parallel'\], got 'chunkwise'"):
+        load_config({"model": {"cell": "minlstm", "mode": "chunkwise"}})
+    with pytest.raises(ConfigError, match=r"model.num_heads: must divide model.hidden_size=10"):
+        load_config({"model": {"cell": "mlstm", "hidden_size": 10, "num_heads": 4}})
+    with pytest.raises(ConfigError, match=r"model.ratio"):
+        load_config({"model": {"cell": "xlstm", "ratio": "x"}})
+    with pytest.raises(ConfigError, match=r"model.cell: must be one of"):
+        load_config({"model": {"cell": "xlstm2"}})
+
+
+@pytest.mark.parametrize("cell", ["slstm", "mlstm", "minlstm", "mingru", "xlstm"])
+def test_char_lm_config_trains_a_few_steps(cell, tmp_path, text_file):
+    cfg = load_config({
+        "name": cell, "task": "char_lm", "out_dir": str(tmp_path),
+        "model": {"cell": cell, "hidden_size": 8, "embed_dim": 8, "num_layers": 1,
+                  "num_heads": 1 if cell in ("minlstm", "mingru") else 2},
+        "optim": {"learning_rate": 0.01},
+        "train": {"steps": 4, "batch_size": 4, "eval_every": 4, "checkpoint_every": 4,
+                  "log_every": 2, "progress": False},
+        "data": {"source": str(text_file), "seq_len": 12, "eval_batches": 1, "eval_batch_size": 4},
+    })
+    summary = fit(cfg, quiet=True)
+    assert np.isfinite(summary["final"]["valid/bpc"])
+    assert summary["param_count"] > 0 and summary["steps"] == 4
