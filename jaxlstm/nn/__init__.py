@@ -10,7 +10,8 @@ from jaxlstm.nn.ctc import ctc_greedy_decode, ctc_loss, edit_distance, label_err
 from jaxlstm.nn.heads import (
     LanguageModel, SequenceClassifier, SequenceLabeler, SequenceRegressor, last_valid, masked_mean,
 )
-from jaxlstm.nn.recurrent import GRU, LSTM, RNN, Recurrent, make_encoder
+from jaxlstm.nn.encoder import CELLS, make_encoder
+from jaxlstm.nn.recurrent import GRU, LSTM, RNN, Recurrent
 from jaxlstm.nn.tagger import BiLSTMCRF
 
 __all__ = [

@@ -18,7 +18,8 @@ import jax
 import jax.numpy as jnp
 from flax import nnx
 
-from jaxlstm.nn.recurrent import UNSET, dropout_kwargs, make_encoder
+from jaxlstm.nn.encoder import make_encoder
+from jaxlstm.nn.recurrent import UNSET, dropout_kwargs
 
 
 def last_valid(hs: jax.Array, lengths: Optional[jax.Array], bidirectional: bool) -> jax.Array:

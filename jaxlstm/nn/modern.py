@@ -91,7 +91,8 @@ class ModernRNN(Recurrent):
         forward = [make(k) for k in range(num_layers)]
         backward = [make(k) for k in range(num_layers)] if bidirectional else None
         self.mode = mode
-        super().__init__(forward, backward, dropout=dropout, unroll=unroll, remat=remat)
+        super().__init__(forward, backward, dropout=dropout, unroll=unroll, remat=remat,
+                         rngs=rngs)
 
     @property
     def out_features(self) -> int:

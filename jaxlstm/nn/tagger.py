@@ -12,7 +12,8 @@ import jax
 from flax import nnx
 
 from jaxlstm.nn.crf import CRF
-from jaxlstm.nn.recurrent import UNSET, dropout_kwargs, make_encoder
+from jaxlstm.nn.encoder import make_encoder
+from jaxlstm.nn.recurrent import UNSET, dropout_kwargs
 
 
 class BiLSTMCRF(nnx.Module):

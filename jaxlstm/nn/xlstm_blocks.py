@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import re
+import warnings
 from typing import Optional
 
 import jax
@@ -37,6 +38,7 @@ from jaxlstm.core import vmap_layer
 from jaxlstm.core.mlstm import MLSTMSpec, mlstm
 from jaxlstm.core.slstm import SLSTMSpec, slstm
 from jaxlstm.nn.modern import ModernCell
+from jaxlstm.nn.recurrent import UNSET, _dropout_stream, resolve_dropout_args
 
 
 def parse_ratio(ratio: str) -> tuple[int, int]:
@@ -71,11 +73,8 @@ class HeadNorm(nnx.Module):
         return normed * self.scale[...]
 
 
-def _dropout(x, rate: float, key):
-    if key is None or rate == 0.0:
-        return x
-    keep = jax.random.bernoulli(key, 1.0 - rate, x.shape)
-    return jnp.where(keep, x / (1.0 - rate), 0.0)
+def _identity(x):
+    return x
 
 
 class SLSTMBlock(nnx.Module):
@@ -95,13 +94,13 @@ class SLSTMBlock(nnx.Module):
     def initial_state(self, batch_size: int):
         return self.cell.initial_state(batch_size)
 
-    def __call__(self, x, *, lengths=None, state=None, dropout: float = 0.0, key=None):
-        keys = (None, None) if key is None else jax.random.split(key)
+    def __call__(self, x, *, lengths=None, state=None, drop=_identity):
+        """`drop` is applied to each residual branch (the stack's dropout)."""
         layer = vmap_layer(functools.partial(slstm, spec=self.spec))
         final, h = layer(self.cell.params, self.norm(x), state, lengths=lengths)
-        y = x + _dropout(self.head_norm(h), dropout, keys[0])
+        y = x + drop(self.head_norm(h))
         gate, up = jnp.split(self.up(self.ff_norm(y)), 2, axis=-1)
-        return y + _dropout(self.down(jax.nn.gelu(gate) * up), dropout, keys[1]), final
+        return y + drop(self.down(jax.nn.gelu(gate) * up)), final
 
 
 class MLSTMBlock(nnx.Module):
@@ -125,13 +124,14 @@ class MLSTMBlock(nnx.Module):
     def initial_state(self, batch_size: int):
         return self.cell.initial_state(batch_size)
 
-    def __call__(self, x, *, lengths=None, state=None, dropout: float = 0.0, key=None):
+    def __call__(self, x, *, lengths=None, state=None, drop=_identity):
+        """`drop` is applied to the residual branch (the stack's dropout)."""
         a, z = jnp.split(self.proj_in(self.norm(x)), 2, axis=-1)
         c = jax.nn.swish(self.conv(a))
         layer = vmap_layer(functools.partial(mlstm, spec=self.spec, mode=self.mode))
         final, h = layer(self.cell.params, c, state, lengths=lengths)
         h = (self.head_norm(h) + self.skip[...] * c) * jax.nn.swish(z)
-        return x + _dropout(self.proj_out(h), dropout, key), final
+        return x + drop(self.proj_out(h)), final
 
 
 class XLSTM(nnx.Module):
@@ -141,11 +141,13 @@ class XLSTM(nnx.Module):
       in_features: X (projected to `dim` by a linear layer when they differ).
       dim: D, the residual width (`hidden_size` in configs).
       num_blocks: the number of blocks. ratio: "m:s", mLSTM:sLSTM blocks per group.
-      num_heads: heads of every cell (divides D). dropout: on each block's residual branch,
-        given a key at call time. mode: the mLSTM form.
+      num_heads: heads of every cell (divides D). dropout: on each block's residual branch
+        (an `nnx.Dropout`: on in `model.train()`, off in `model.eval()`). mode: the mLSTM form.
 
-    `__call__(xs (B, T, X), lengths=None, initial_state=None, key=None) -> (hs (B, T, D),
-    finals)`, hs zero at padded steps, finals one cell state per block.
+    `__call__(xs (B, T, X), lengths=None, initial_state=None, rngs=None, deterministic=None,
+    state_first=None) -> (hs (B, T, D), finals)`, or `(finals, hs)` with `state_first=True`
+    (the arguments as `jaxlstm.nn.LSTM`'s); hs zero at padded steps, finals one cell state
+    per block.
     """
 
     bidirectional = False
@@ -167,20 +169,34 @@ class XLSTM(nnx.Module):
             else SLSTMBlock(dim, num_heads=num_heads, rngs=rngs) for kind in self.kinds])
         self.out_norm = nnx.LayerNorm(dim, rngs=rngs)
         self.out_features = dim
+        self.dropout_layer = nnx.Dropout(dropout, rngs=_dropout_stream(rngs) if dropout else None)
 
     def initial_state(self, batch_size: int) -> list:
         return [block.initial_state(batch_size) for block in self.blocks]
 
     def __call__(self, xs, *, lengths: Optional[jax.Array] = None,
-                 initial_state: Optional[list] = None, key: Optional[jax.Array] = None):
+                 initial_state: Optional[list] = None, rngs=None,
+                 deterministic: Optional[bool] = None, state_first: Optional[bool] = None,
+                 key=UNSET):
+        rngs, deterministic = resolve_dropout_args(rngs, deterministic, key)
+        if state_first is None:
+            warnings.warn("XLSTM(...) returns (outputs, finals) now and will return (finals, "
+                          "outputs), the core's order, in a later release; pass "
+                          "state_first=True (new order) or False to choose",
+                          FutureWarning, stacklevel=2)
+
+        def drop(x):
+            if not self.dropout:
+                return x
+            return self.dropout_layer(x, deterministic=deterministic, rngs=rngs)
+
         x = xs if self.proj is None else self.proj(xs)
-        keys = [None] * len(self.blocks) if key is None else jax.random.split(key, len(self.blocks))
         finals = []
         for k, block in enumerate(self.blocks):
             state = None if initial_state is None else initial_state[k]
-            x, final = block(x, lengths=lengths, state=state, dropout=self.dropout, key=keys[k])
+            x, final = block(x, lengths=lengths, state=state, drop=drop)
             finals.append(final)
         hs = self.out_norm(x)
         if lengths is not None:
             hs = jnp.where(jnp.arange(hs.shape[1])[None, :, None] < lengths[:, None, None], hs, 0.0)
-        return hs, finals
+        return (finals, hs) if state_first else (hs, finals)

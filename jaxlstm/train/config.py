@@ -18,6 +18,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from jaxlstm.core.spec import ACTIVATIONS, VARIANTS, CellSpec
+from jaxlstm.nn.encoder import CELLS
 from jaxlstm.train.config_checks import ConfigError, check_choice, check_positive  # noqa: F401
 
 
@@ -46,8 +47,7 @@ class ModelConfig:
     ratio: str = "1:1"                # xlstm: mLSTM:sLSTM blocks per group, e.g. "7:1"
 
     def __post_init__(self):
-        check_choice("model.cell", self.cell, ("lstm", "gru", "rnn", "slstm", "mlstm", "minlstm",
-                                               "mingru", "xlstm"))
+        check_choice("model.cell", self.cell, CELLS)  # the cell families and the xLSTM block stack
         check_positive("model.num_heads", self.num_heads)
         self._check_modern()
         check_choice("model.compute_dtype", self.compute_dtype, ("float32", "bfloat16", "float16"))
