@@ -40,12 +40,21 @@ def test_bidirectional_stack_equals_core_layers(family):
     np.testing.assert_allclose(hs, by_hand(xs, lengths), atol=1e-5)
 
 
-def test_dropout_needs_a_key_and_changes_outputs():
-    enc = ModernRNN("mingru", 3, 4, num_layers=2, dropout=0.5, rngs=nnx.Rngs(0))
+@pytest.mark.parametrize("make", [
+    lambda: ModernRNN("mingru", 3, 4, num_layers=2, dropout=0.5, rngs=nnx.Rngs(0)),
+    lambda: XLSTM(3, 8, num_blocks=2, ratio="1:1", num_heads=2, dropout=0.5, rngs=nnx.Rngs(0))])
+def test_dropout_follows_train_and_eval(make):
+    """NNX convention: a new module trains (dropout on, masks from its Rngs); eval() turns
+    dropout off, so outputs repeat; train() turns it back on."""
+    enc = make()
     xs = jnp.ones((2, 4, 3))
-    a, _ = enc(xs)
-    np.testing.assert_array_equal(a, enc(xs)[0])
-    assert not np.allclose(a, enc(xs, key=jax.random.key(0))[0])
+    a = enc(xs, state_first=False)[0]
+    assert not np.allclose(a, enc(xs, state_first=False)[0])  # fresh masks each call
+    enc.eval()
+    b = enc(xs, state_first=False)[0]
+    np.testing.assert_array_equal(b, enc(xs, state_first=False)[0])
+    enc.train()
+    assert not np.allclose(b, enc(xs, state_first=False)[0])
 
 
 @pytest.mark.parametrize("num_blocks, ratio, kinds", [
