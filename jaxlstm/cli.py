@@ -7,8 +7,10 @@
   jaxlstm generate RUN_DIR --prompt TEXT [--length N] [--temperature T]
   jaxlstm inspect RUN_DIR [--text TEXT] [--layer K] [--out PNG]
 
-Errors in configs, data or arguments are printed as one line (exit code 2); a
-diverged run exits with 1, an interrupted one with 130 after saving a checkpoint.
+Errors in configs, data, checkpoints or arguments are printed as one line (exit code
+2), as is a run folder in use by another run; a diverged run exits with 1; a run
+stopped by SIGINT (Ctrl-C) or SIGTERM (pre-emption) saves a checkpoint and exits with
+130 or 143. See docs/reliability.md.
 """
 
 from __future__ import annotations
@@ -30,7 +32,8 @@ def _train(args) -> int:
     if cfg.train.distributed:
         from jaxlstm.train.distributed import initialize
 
-        initialize(args.coordinator_address, args.num_processes, args.process_id)
+        initialize(args.coordinator_address, args.num_processes, args.process_id,
+                   heartbeat_timeout_seconds=args.heartbeat_timeout)
     summary = fit(cfg, resume=args.resume, quiet=args.quiet)
     _print_summary(summary, cfg.run_dir)
     return 0
@@ -82,13 +85,18 @@ def _sweep(args) -> int:
     return 0
 
 
+def _note(command: str):
+    """How eval/generate/inspect say which checkpoint replaces a damaged one: one line."""
+    return lambda message: print(f"jaxlstm {command}: note: {message}", file=sys.stderr)
+
+
 def _eval(args) -> int:
     from jaxlstm.train.loop import load_run
 
-    cfg, trainer = load_run(args.run_dir, which=args.which)
+    cfg, trainer = load_run(args.run_dir, which=args.which, notify=_note("eval"))
     _, eval_step = trainer.compiled_steps()
     metrics = trainer.evaluate(eval_step)
-    out = {"run": str(args.run_dir), "checkpoint": args.which, **metrics,
+    out = {"run": str(args.run_dir), "checkpoint": args.which, "step": trainer.step, **metrics,
            "baseline": trainer.task.baseline()}
     (Path(args.run_dir) / "eval.json").write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(out, indent=2))
@@ -99,7 +107,7 @@ def _generate(args) -> int:
     from jaxlstm.train.generate import sample_text
     from jaxlstm.train.loop import load_run
 
-    cfg, trainer = load_run(args.run_dir)
+    cfg, trainer = load_run(args.run_dir, notify=_note("generate"))
     vocab = getattr(trainer.task, "vocab", None)
     if vocab is None or not hasattr(trainer.model, "vocab_size"):
         raise ConfigError(f"generate needs a language-model run (task char_lm); {args.run_dir} "
@@ -112,7 +120,8 @@ def _generate(args) -> int:
 def _inspect(args) -> int:
     from jaxlstm.train.inspect import inspect_run
 
-    path = inspect_run(args.run_dir, text=args.text, layer=args.layer, out=args.out)
+    path = inspect_run(args.run_dir, text=args.text, layer=args.layer, out=args.out,
+                       notify=_note("inspect"))
     print(f"wrote {path}")
     return 0
 
@@ -134,6 +143,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="number of processes (default: $JAX_NUM_PROCESSES)")
     p.add_argument("--process-id", type=int, default=None,
                    help="this process's index (default: $JAX_PROCESS_ID)")
+    p.add_argument("--heartbeat-timeout", type=int, default=100, metavar="SECONDS",
+                   help="multi-host: a process silent this long counts as dead, and the others stop")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("sweep", help="train a grid of configs (and seeds) and compare them")
@@ -176,18 +187,21 @@ def main(argv=None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(stray)}")
     if extra:
         args.overrides = list(args.overrides) + extra
+    from jaxlstm.train.checkpoint import CheckpointError
     from jaxlstm.train.loop import RunExists, TrainingDiverged
+    from jaxlstm.train.runlock import RunLocked
 
     try:
         return args.func(args)
-    except (ConfigError, RunExists, FileNotFoundError, ValueError, TypeError) as e:
+    except (ConfigError, RunExists, RunLocked, CheckpointError, FileNotFoundError, IsADirectoryError,
+            ValueError, TypeError) as e:
         print(f"jaxlstm {args.command}: error: {e}", file=sys.stderr)
         return 2
     except TrainingDiverged as e:
         print(f"jaxlstm {args.command}: training diverged: {e}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        return 130
+    except KeyboardInterrupt as e:  # RunInterrupted says which signal: 130 SIGINT, 143 SIGTERM
+        return getattr(e, "exit_code", 130)
 
 
 if __name__ == "__main__":

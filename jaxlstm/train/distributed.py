@@ -35,11 +35,12 @@ def _from_env(name: str, value, cast):
 
 
 def initialize(coordinator_address: Optional[str] = None, num_processes: Optional[int] = None,
-               process_id: Optional[int] = None) -> None:
+               process_id: Optional[int] = None, *, heartbeat_timeout_seconds: int = 100) -> None:
     """Call `jax.distributed.initialize` once (a second call does nothing).
 
     Arguments left None are read from JAX_COORDINATOR_ADDRESS, JAX_NUM_PROCESSES and
-    JAX_PROCESS_ID, and else left for JAX to detect.
+    JAX_PROCESS_ID, and else left for JAX to detect. A process that sends no heartbeat
+    for `heartbeat_timeout_seconds` counts as dead and the others stop.
     """
     if jax.distributed.is_initialized():
         return
@@ -51,7 +52,10 @@ def initialize(coordinator_address: Optional[str] = None, num_processes: Optiona
         raise ConfigError(f"--num-processes / {ENV['num_processes']}: must be >= 1, got {n}")
     if i is not None and n is not None and not 0 <= i < n:
         raise ConfigError(f"--process-id / {ENV['process_id']}: must lie in [0, {n}), got {i}")
-    jax.distributed.initialize(**{k: v for k, v in kwargs.items() if v is not None})
+    if heartbeat_timeout_seconds < 1:
+        raise ConfigError(f"--heartbeat-timeout: must be >= 1 second, got {heartbeat_timeout_seconds}")
+    jax.distributed.initialize(**{k: v for k, v in kwargs.items() if v is not None},
+                               heartbeat_timeout_seconds=heartbeat_timeout_seconds)
 
 
 def is_main_process() -> bool:
