@@ -19,6 +19,7 @@ import argparse
 import itertools
 import json
 import sys
+import traceback
 from pathlib import Path
 
 from jaxlstm.train.config import ConfigError, load_config
@@ -187,21 +188,32 @@ def main(argv=None) -> int:
         parser.error(f"unrecognized arguments: {' '.join(stray)}")
     if extra:
         args.overrides = list(args.overrides) + extra
+    from jaxlstm.train import distributed
     from jaxlstm.train.checkpoint import CheckpointError
     from jaxlstm.train.loop import RunExists, TrainingDiverged
     from jaxlstm.train.runlock import RunLocked
 
+    prefix = f"jaxlstm {args.command}"
     try:
-        return args.func(args)
-    except (ConfigError, RunExists, RunLocked, CheckpointError, FileNotFoundError, IsADirectoryError,
-            ValueError, TypeError) as e:
-        print(f"jaxlstm {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except TrainingDiverged as e:
-        print(f"jaxlstm {args.command}: training diverged: {e}", file=sys.stderr)
-        return 1
+        code = args.func(args)
     except KeyboardInterrupt as e:  # RunInterrupted says which signal: 130 SIGINT, 143 SIGTERM
-        return getattr(e, "exit_code", 130)
+        code = getattr(e, "exit_code", 130)
+    except Exception as e:
+        if distributed.is_multiprocess() and distributed.lost_contact(e):
+            code = distributed.report_lost_contact(e, prefix)
+        elif isinstance(e, (ConfigError, RunExists, RunLocked, CheckpointError, FileNotFoundError,
+                            IsADirectoryError, ValueError, TypeError)):
+            print(f"{prefix}: error: {e}", file=sys.stderr)
+            code = 2
+        elif isinstance(e, TrainingDiverged):
+            print(f"{prefix}: training diverged: {e}", file=sys.stderr)
+            code = 1
+        elif distributed.is_multiprocess():
+            traceback.print_exc()
+            code = 1
+        else:
+            raise
+    return distributed.leave(code)
 
 
 if __name__ == "__main__":

@@ -61,3 +61,54 @@ def initialize(coordinator_address: Optional[str] = None, num_processes: Optiona
 def is_main_process() -> bool:
     """True on the process that writes the run folder's metrics, plots and summary."""
     return jax.process_index() == 0
+
+
+LOST_PEER_EXIT_CODE = 3
+
+
+def is_multiprocess() -> bool:
+    """True in a run of more than one process (after `initialize`)."""
+    return jax.distributed.is_initialized() and jax.process_count() > 1
+
+
+LOST_CONTACT_SIGNS = ("Gloo", "coordination service", "heartbeat", "Connection reset",
+                      "Connection closed", "DEADLINE_EXCEEDED", "Barrier")
+
+
+def lost_contact(error: BaseException) -> bool:
+    """Whether `error` says a collective or barrier with another process failed: a
+    `JaxRuntimeError` anywhere in its chain, or one that Orbax re-raised as another
+    type with the runtime's message."""
+    seen = set()
+    while error is not None and id(error) not in seen:
+        seen.add(id(error))
+        if isinstance(error, jax.errors.JaxRuntimeError):
+            return True
+        if any(sign in str(error) for sign in LOST_CONTACT_SIGNS):
+            return True
+        error = error.__cause__ or error.__context__
+    return False
+
+
+def report_lost_contact(error: BaseException, prefix: str) -> int:
+    """Print one line for a multi-process run that lost a peer; returns the exit code 3."""
+    import sys
+
+    detail = " ".join(str(error).split())[:240]
+    print(f"{prefix}: error: process {jax.process_index()} of {jax.process_count()} lost contact "
+          f"with the other processes ({type(error).__name__}: {detail}); the last checkpoint is "
+          f"kept: start every process again with --resume", file=sys.stderr)
+    return LOST_PEER_EXIT_CODE
+
+
+def leave(code: int) -> int:
+    """Return `code`, except that a multi-process run failing on this process ends the
+    process here (`os._exit`): the shutdown barrier JAX runs at exit would wait for the
+    other processes and then abort with a fatal log instead of exiting with `code`."""
+    if code and is_multiprocess():
+        import sys
+
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    return code
