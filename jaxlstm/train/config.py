@@ -34,9 +34,13 @@ def check_choice(key: str, value, choices: Sequence) -> None:
 def check_positive(key: str, value, allow_zero: bool = False) -> None:
     """Raise ConfigError naming `key` unless `value` is None or a finite number > 0
     (>= 0 with `allow_zero`); NaN and infinity are rejected."""
-    if value is not None and (not math.isfinite(value) or value < 0 or (value == 0 and not allow_zero)):
-        raise ConfigError(f"config key {key}: must be a finite number {'>= 0' if allow_zero else '> 0'}, "
-                          f"got {value!r}")
+    if value is None:
+        return
+    bound = ">= 0" if allow_zero else "> 0"
+    if not math.isfinite(value):
+        raise ConfigError(f"config key {key}: must be a finite number {bound}, got {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(f"config key {key}: must be {bound}, got {value!r}")
 
 
 @dataclass
