@@ -468,6 +468,8 @@ def _train(cfg: Config, trainer: Trainer, *, resume: bool, quiet: bool, main: bo
         interrupt.restore()
         bar.close()
         checkpoints.close()
+    if not last_eval:  # a resume with no step left to train: report the restored model
+        last_eval = trainer.evaluate(eval_step)
     meta["wall_time"] = wall_before + time.perf_counter() - t0
 
     summary = {

@@ -8,18 +8,22 @@ pid, host and start time, which a refused run names in its error.
 
 flock works between processes on one machine and, on Linux, on NFS v4 mounts (where
 it is mapped onto NFS byte-range locks); on file systems without locking, `acquire`
-raises the OSError.
+raises the OSError. Windows has no flock: there the lock does nothing.
 """
 
 from __future__ import annotations
 
 import errno
-import fcntl
 import json
 import os
 import socket
 import time
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: no flock; runs there are not locked (docs/reliability.md)
+    fcntl = None
 
 LOCK_NAME = ".lock"
 
@@ -42,6 +46,8 @@ class RunLock:
     def acquire(self) -> "RunLock":
         """Take the lock or raise `RunLocked` naming the holder (never waits)."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
+        if fcntl is None:
+            return self
         while True:
             fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
             try:
@@ -77,7 +83,7 @@ class RunLock:
             return "holder unknown: it has not written its pid yet"
 
     def release(self) -> None:
-        if self._fd is not None:
+        if self._fd is not None and fcntl is not None:
             fcntl.flock(self._fd, fcntl.LOCK_UN)
             os.close(self._fd)
             self._fd = None

@@ -13,6 +13,7 @@ import numpy as np
 
 from jaxlstm.cli import main
 from jaxlstm.train import load_run
+from jaxlstm.train.metrics import read_metrics
 
 
 def _truncate_largest_file(step_dir):
@@ -51,7 +52,23 @@ def test_resume_sets_a_damaged_latest_checkpoint_aside_and_finishes(tiny_lm, tmp
         np.testing.assert_array_equal(a, b)
     # Every later resume works too (the run is complete: nothing left to do).
     assert main(["train", str(tiny_lm), "--resume", "--quiet"]) == 0
-    assert json.loads((run / "summary.json").read_text())["steps"] == 20
+    summary = json.loads((run / "summary.json").read_text())
+    assert summary["steps"] == 20 and summary["final"]["valid/loss"] > 0  # not emptied by the no-op
+
+    # Every checkpoint damaged: all are set aside and the run starts over from step 0.
+    for step in (10, 20):
+        _truncate_largest_file(run / "checkpoints" / str(step))
+    capsys.readouterr()
+    assert main(["train", str(tiny_lm), "--resume", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "set aside as 10.corrupt-1; no other checkpoint to use" in err
+    assert "no readable checkpoint in" in err and "starting from step 0" in err
+    assert {p.name for p in (run / "checkpoints").iterdir()} == {"10", "20", "10.corrupt-1",
+                                                                 "20.corrupt-1", "20.corrupt-2"}
+    records = read_metrics(run / "metrics.jsonl")
+    assert [r["step"] for r in records if r["split"] == "train"] == [5, 10, 15, 20]
+    for a, b in zip(reference, _leaves(run)[1]):
+        np.testing.assert_array_equal(a, b)
 
 
 def test_eval_generate_inspect_say_which_step_replaces_a_damaged_one(tiny_lm, tmp_path, capsys):
