@@ -6,7 +6,14 @@ Every host runs the same command; with `train.distributed: true` (or `jaxlstm tr
 settings come from the arguments or else from the environment variables
 JAX_COORDINATOR_ADDRESS ("host:port" of process 0), JAX_NUM_PROCESSES and
 JAX_PROCESS_ID; any left unset are auto-detected by JAX on clusters it knows
-(SLURM, Open MPI, Cloud TPU).
+(SLURM, Open MPI, Cloud TPU). On CPUs the collectives run over Gloo (JAX's default).
+
+When a process dies, the others see a failed collective or barrier at once, or miss
+its heartbeat after `heartbeat_timeout_seconds`; `lost_contact` recognises that error,
+`report_lost_contact` prints it in one line (exit code 3) and `leave` ends the process
+without JAX's shutdown barrier, which would otherwise wait for the dead process and
+then abort. docs/reliability.md has the launch commands (two processes on one
+machine, several hosts, SLURM).
 """
 
 from __future__ import annotations

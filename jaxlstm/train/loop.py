@@ -35,12 +35,13 @@ step and saves it in checkpoints, so a resumed run stays bit-identical.
 
 from __future__ import annotations
 
+import json
 import math
 import platform
 import signal
 import sys
-import warnings
 import time
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -417,10 +418,9 @@ def _train(cfg: Config, trainer: Trainer, *, resume: bool, quiet: bool, main: bo
             if not finite:
                 raise diverged(f"the update made the parameters or optimizer state non-finite "
                                f"(inf/nan; the loss before it was {loss:.4g})", step + 1)
-            trainer.state, trainer.opt_state = state, opt_state
-            if carry:
-                trainer.carry = carry[0]
-            step += 1
+            # One statement: a second signal cannot land between the new state and its step.
+            trainer.state, trainer.opt_state, trainer.carry, step = (
+                state, opt_state, carry[0] if carry else trainer.carry, step + 1)
             window_n += tc.batch_size
             if step % tc.log_every == 0 or step == tc.steps:
                 now = time.perf_counter()
@@ -491,8 +491,6 @@ def _train(cfg: Config, trainer: Trainer, *, resume: bool, quiet: bool, main: bo
 
 def _best_step(run_dir: Path, steps: list[int], notify: Callable[[str], None]) -> Optional[int]:
     """The best step summary.json names, if its checkpoint is kept; else None (and a note)."""
-    import json
-
     path = run_dir / "summary.json"
     latest = f"using the latest checkpoint, step {steps[-1]}"
     try:
