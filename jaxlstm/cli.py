@@ -9,10 +9,11 @@
   jaxlstm config [TASK]       the config keys of TASK with their types and defaults
   jaxlstm --version
 
-Errors in configs, data or arguments are printed as one line (exit code 2); a
-diverged run exits with 1, an interrupted one with 130 after saving a checkpoint.
-Only the chosen command imports Flax, Optax, Orbax and matplotlib, so `--help` and
-`--version` return quickly.
+Errors in configs, data, checkpoints or arguments are printed as one line (exit code
+2), as is a run folder in use by another run; a diverged run exits with 1; a run
+stopped by SIGINT (Ctrl-C) or SIGTERM (pre-emption) saves a checkpoint and exits with
+130 or 143 (docs/reliability.md). Only the chosen command imports Flax, Optax, Orbax
+and matplotlib, so `--help` and `--version` return quickly.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ import argparse
 import itertools
 import json
 import sys
+import traceback
 from pathlib import Path
 
 from jaxlstm.version import __version__
@@ -47,7 +49,8 @@ def _train(args) -> int:
     if cfg.train.distributed:
         from jaxlstm.train.distributed import initialize
 
-        initialize(args.coordinator_address, args.num_processes, args.process_id)
+        initialize(args.coordinator_address, args.num_processes, args.process_id,
+                   heartbeat_timeout_seconds=args.heartbeat_timeout)
     summary = fit(cfg, resume=args.resume, quiet=args.quiet)
     _print_summary(summary, cfg.run_dir)
     return 0
@@ -99,13 +102,18 @@ def _sweep(args) -> int:
     return 0
 
 
+def _note(command: str):
+    """How eval/generate/inspect say which checkpoint replaces a damaged one: one line."""
+    return lambda message: print(f"jaxlstm {command}: note: {message}", file=sys.stderr)
+
+
 def _eval(args) -> int:
     from jaxlstm.train.loop import load_run
 
-    cfg, trainer = load_run(args.run_dir, which=args.which)
+    cfg, trainer = load_run(args.run_dir, which=args.which, notify=_note("eval"))
     _, eval_step = trainer.compiled_steps()
     metrics = trainer.evaluate(eval_step)
-    out = {"run": str(args.run_dir), "checkpoint": args.which, **metrics,
+    out = {"run": str(args.run_dir), "checkpoint": args.which, "step": trainer.step, **metrics,
            "baseline": trainer.task.baseline()}
     (Path(args.run_dir) / "eval.json").write_text(json.dumps(out, indent=2) + "\n")
     print(json.dumps(out, indent=2))
@@ -116,7 +124,7 @@ def _generate(args) -> int:
     from jaxlstm.train.generate import sample_text
     from jaxlstm.train.loop import load_run
 
-    cfg, trainer = load_run(args.run_dir)
+    cfg, trainer = load_run(args.run_dir, notify=_note("generate"))
     vocab = getattr(trainer.task, "vocab", None)
     if vocab is None or not hasattr(trainer.model, "vocab_size"):
         raise _config_error(f"generate needs a language-model run (task char_lm); "
@@ -129,7 +137,8 @@ def _generate(args) -> int:
 def _inspect(args) -> int:
     from jaxlstm.train.inspect import inspect_run
 
-    path = inspect_run(args.run_dir, text=args.text, layer=args.layer, out=args.out)
+    path = inspect_run(args.run_dir, text=args.text, layer=args.layer, out=args.out,
+                       notify=_note("inspect"))
     print(f"wrote {path}")
     return 0
 
@@ -178,6 +187,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="number of processes (default: $JAX_NUM_PROCESSES)")
     p.add_argument("--process-id", type=int, default=None, metavar="I",
                    help="this process's index, 0..N-1 (default: $JAX_PROCESS_ID)")
+    p.add_argument("--heartbeat-timeout", type=int, default=100, metavar="SECONDS",
+                   help="multi-host: a process silent this long counts as dead, and the others stop")
     p.set_defaults(func=_train)
 
     p = sub.add_parser("sweep", help="train a grid of configs (and seeds) and compare them",
@@ -243,22 +254,37 @@ def main(argv=None) -> int:
     if extra:
         args.overrides = list(args.overrides) + extra
     try:
+        from jaxlstm.train import distributed
+        from jaxlstm.train.checkpoint import CheckpointError
         from jaxlstm.train.config import ConfigError
         from jaxlstm.train.loop import RunExists, TrainingDiverged
+        from jaxlstm.train.runlock import RunLocked
     except ModuleNotFoundError as e:
         print(f"jaxlstm {args.command}: error: the command needs the training dependencies "
               f"(no module {e.name!r}): pip install 'jaxlstm[train]'", file=sys.stderr)
         return 2
+
+    prefix = f"jaxlstm {args.command}"
     try:
-        return args.func(args)
-    except (ConfigError, RunExists, FileNotFoundError, ValueError, TypeError) as e:
-        print(f"jaxlstm {args.command}: error: {e}", file=sys.stderr)
-        return 2
-    except TrainingDiverged as e:
-        print(f"jaxlstm {args.command}: training diverged: {e}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        return 130
+        code = args.func(args)
+    except KeyboardInterrupt as e:  # RunInterrupted says which signal: 130 SIGINT, 143 SIGTERM
+        code = getattr(e, "exit_code", 130)
+    except Exception as e:
+        if distributed.is_multiprocess() and distributed.lost_contact(e):
+            code = distributed.report_lost_contact(e, prefix)
+        elif isinstance(e, (ConfigError, RunExists, RunLocked, CheckpointError, FileNotFoundError,
+                            IsADirectoryError, ValueError, TypeError)):
+            print(f"{prefix}: error: {e}", file=sys.stderr)
+            code = 2
+        elif isinstance(e, TrainingDiverged):
+            print(f"{prefix}: training diverged: {e}", file=sys.stderr)
+            code = 1
+        elif distributed.is_multiprocess():
+            traceback.print_exc()
+            code = 1
+        else:
+            raise
+    return distributed.leave(code)
 
 
 if __name__ == "__main__":

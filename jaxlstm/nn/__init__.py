@@ -19,5 +19,5 @@ __all__ = [
     "RNN", "RNNCell", "Recurrent", "SequenceClassifier", "SequenceLabeler", "SequenceRegressor",
     "allowed_transitions", "crf_log_likelihood", "crf_log_partition", "crf_viterbi",
     "ctc_greedy_decode", "ctc_loss", "edit_distance", "label_error_rate", "last_valid",
-    "make_encoder", "masked_mean",
+    "CELLS", "make_encoder", "masked_mean",
 ]

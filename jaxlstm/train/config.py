@@ -125,6 +125,8 @@ class OptimConfig:
         check_positive("optim.learning_rate", self.learning_rate)
         check_positive("optim.warmup_steps", self.warmup_steps, allow_zero=True)
         check_positive("optim.clip_norm", self.clip_norm)
+        check_positive("optim.momentum", self.momentum, allow_zero=True)
+        check_positive("optim.weight_decay", self.weight_decay, allow_zero=True)
 
 
 @dataclass
@@ -205,6 +207,13 @@ def _omegaconf_error(e: OmegaConfBaseException, source: str, section: str = "") 
     return ConfigError(f"{where} ({source}): {msg}")
 
 
+def _yaml_error(e: yaml.YAMLError) -> str:
+    """One line: what PyYAML found and where (1-based line and column)."""
+    mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+    what = " ".join(str(getattr(e, "problem", None) or e).split())
+    return f"{what} at line {mark.line + 1}, column {mark.column + 1}" if mark else what
+
+
 def load_config(path_or_dict, overrides: Sequence[str] = ()) -> Config:
     """Load and validate a config from a YAML path (or a dict), with `key=value` overrides.
 
@@ -212,6 +221,7 @@ def load_config(path_or_dict, overrides: Sequence[str] = ()) -> Config:
       ConfigError: naming the key, for unknown keys, wrong types, invalid values,
         malformed YAML or a malformed override.
       FileNotFoundError: the YAML file does not exist.
+      IsADirectoryError: the path is a directory.
     """
     from jaxlstm.train.tasks import get_task
 
@@ -219,15 +229,21 @@ def load_config(path_or_dict, overrides: Sequence[str] = ()) -> Config:
         raw, source = OmegaConf.create(path_or_dict), "dict"
     else:
         path = Path(path_or_dict)
+        if path.is_dir():
+            raise IsADirectoryError(f"config file {path} is a directory; give the YAML file "
+                                    f"(e.g. {path / 'config.yaml'})")
         if not path.is_file():
             raise FileNotFoundError(f"config file not found: {path}")
         source = str(path)
         try:
             loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
         except yaml.YAMLError as e:
-            raise ConfigError(f"config file {path} is not valid YAML: {e}") from None
-        if loaded is None:
-            loaded = {}
+            raise ConfigError(f"config file {path} is not valid YAML: {_yaml_error(e)}") from None
+        except UnicodeDecodeError as e:
+            raise ConfigError(f"config file {path} is not UTF-8 text (byte {e.start})") from None
+        if loaded is None or loaded == {}:
+            raise ConfigError(f"config file {path} is empty; it must set at least `task` and "
+                              f"its `data` (see configs/quickstart.yaml)")
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {path} must hold a mapping of keys, got {type(loaded).__name__}")
         raw = OmegaConf.create(loaded)

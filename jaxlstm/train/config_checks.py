@@ -6,6 +6,7 @@ schema reads, can validate their own sections without importing it.
 
 from __future__ import annotations
 
+import math
 from typing import Sequence
 
 
@@ -20,6 +21,12 @@ def check_choice(key: str, value, choices: Sequence) -> None:
 
 
 def check_positive(key: str, value, allow_zero: bool = False) -> None:
-    """Raise ConfigError naming `key` unless `value` is None or > 0 (>= 0 with `allow_zero`)."""
-    if value is not None and (value < 0 or (value == 0 and not allow_zero)):
-        raise ConfigError(f"config key {key}: must be {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+    """Raise ConfigError naming `key` unless `value` is None or a finite number > 0
+    (>= 0 with `allow_zero`); NaN and infinity are rejected."""
+    if value is None:
+        return
+    bound = ">= 0" if allow_zero else "> 0"
+    if not math.isfinite(value):
+        raise ConfigError(f"config key {key}: must be a finite number {bound}, got {value!r}")
+    if value < 0 or (value == 0 and not allow_zero):
+        raise ConfigError(f"config key {key}: must be {bound}, got {value!r}")

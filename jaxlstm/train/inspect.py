@@ -8,7 +8,7 @@ encoder's layers on one sequence with `return_gates` and plots the traces.
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import Callable, Optional
 
 import jax.numpy as jnp
 import numpy as np
@@ -40,9 +40,11 @@ def gate_inputs(trainer, text: Optional[str]):
     return x, labels, length
 
 
-def inspect_run(run_dir, *, text: Optional[str] = None, layer: int = 0, out=None) -> Path:
-    """Write a PNG of the gates of `layer` on `text` (or a held-out example); returns its path."""
-    cfg, trainer = load_run(run_dir)
+def inspect_run(run_dir, *, text: Optional[str] = None, layer: int = 0, out=None,
+                notify: Optional[Callable[[str], None]] = None) -> Path:
+    """Write a PNG of the gates of `layer` on `text` (or a held-out example); returns its path.
+    `notify` gets a line when the best checkpoint is damaged and an older one is used."""
+    cfg, trainer = load_run(run_dir, notify=notify)
     if cfg.model.cell != "lstm":
         raise ValueError(f"inspect shows LSTM gates; run {run_dir} uses model.cell={cfg.model.cell!r}")
     encoder = trainer.model.encoder

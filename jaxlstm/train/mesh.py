@@ -145,3 +145,17 @@ def put_rows(mesh: Mesh, tree: Any) -> Any:
 
 def put_replicated(mesh: Mesh, tree: Any) -> Any:
     return put(tree, jax.tree.map(lambda _: replicated(mesh), tree))
+
+
+def to_host(tree: Any) -> Any:
+    """Every array leaf of `tree` as a NumPy array holding its full global value. An array
+    spread over other processes' devices is gathered (`process_allgather`, a collective:
+    every process must call `to_host` on the same tree)."""
+    from jax.experimental import multihost_utils
+
+    def one(x):
+        if not isinstance(x, jax.Array) or x.is_fully_addressable or x.is_fully_replicated:
+            return np.asarray(x)
+        return np.asarray(multihost_utils.process_allgather(x, tiled=True))
+
+    return jax.tree.map(one, tree)

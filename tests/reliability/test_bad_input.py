@@ -57,6 +57,13 @@ CASES = [
     ("mistyped key", lambda t: load_config(_file(t, "c.yaml", b"optim:\n  learnin_rate: 0.1\n")), ConfigError, r"config key optim.learnin_rate"),
     ("wrong type", lambda t: load_config(_file(t, "c.yaml", b"train:\n  steps: many\n")), ConfigError, r"config key train.steps"),
     ("bad data file", lambda t: load_config(_file(t, "c.yaml", b"data:\n  seq_len: 1\n")), ConfigError, r"config key data.seq_len: must be >= 2, got 1"),
+    ("empty yaml", lambda t: load_config(_file(t, "c.yaml", b"")), ConfigError, r"c.yaml is empty; it must set at least `task`"),
+    ("comments-only yaml", lambda t: load_config(_file(t, "c.yaml", b"# to do\n")), ConfigError, r"c.yaml is empty"),
+    ("nan learning rate", lambda t: load_config(_file(t, "c.yaml", b"optim:\n  learning_rate: .nan\n")), ConfigError, r"config key optim.learning_rate: must be a finite number > 0, got nan"),
+    ("inf learning rate", lambda t: load_config(_file(t, "c.yaml", b"task: adding\n"), ["optim.learning_rate=inf"]), ConfigError, r"config key optim.learning_rate: must be a finite number > 0, got inf"),
+    ("nan clip norm", lambda t: load_config(_file(t, "c.yaml", b"task: adding\n"), ["optim.clip_norm=nan"]), ConfigError, r"config key optim.clip_norm: must be a finite number > 0, got nan"),
+    ("directory as config", lambda t: load_config(t), IsADirectoryError, r"config file .* is a directory; give the YAML file"),
+    ("yaml error line", lambda t: load_config(_file(t, "c.yaml", b"a: 1\nb: [2\n")), ConfigError, r"c.yaml is not valid YAML: .* at line 3, column 1$"),
 ]
 
 
@@ -72,12 +79,18 @@ CLI_CASES = [
     (["train", "{cfg}", "data.source={tmp}/none.txt"], "none.txt"),
     (["generate", "{tmp}", "--prompt", "x"], "is not a run folder"),
     (["inspect", "{tmp}"], "is not a run folder"),
+    (["train", "{tmp}"], "is a directory; give the YAML file"),
+    (["train", "{tmp}/empty.yaml"], "empty.yaml is empty"),
+    (["train", "{tmp}/broken.yaml"], "broken.yaml is not valid YAML: "),
+    (["train", "{cfg}", "optim.learning_rate=nan"], "optim.learning_rate: must be a finite number > 0, got nan"),
 ]
 
 
 @pytest.mark.parametrize("argv,message", CLI_CASES, ids=[" ".join(a[:2]) + f"-{i}" for i, (a, _) in enumerate(CLI_CASES)])
 def test_cli_errors_are_one_line(tmp_path, capsys, argv, message):
     cfg = _file(tmp_path, "c.yaml", f"out_dir: {tmp_path}/runs\ntrain: {{steps: 2, progress: false}}\n".encode())
+    _file(tmp_path, "empty.yaml", b"")
+    _file(tmp_path, "broken.yaml", b"model:\n  hidden_size: [8\ntrain: {steps: 2}\n")
     argv = [a.format(cfg=cfg, tmp=tmp_path) for a in argv]
     assert main(argv) == 2
     err = capsys.readouterr().err

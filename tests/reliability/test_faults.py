@@ -1,6 +1,9 @@
-"""Faults survived: SIGKILL at random points, SIGINT, determinism across runs.
+"""Faults survived: SIGKILL at random points, SIGINT (also during an evaluation or a
+checkpoint save), SIGTERM (pre-emption), determinism across runs.
 
-These run the real `jaxlstm` console script in a subprocess, as a user would.
+The kill and signal tests run the real `jaxlstm` console script in a subprocess, as a
+user would; the ones that must hit an exact point (a signal inside an evaluation or a
+save) send a real signal to the test process itself from inside that call.
 """
 
 import json
@@ -16,8 +19,10 @@ import jax
 import numpy as np
 import pytest
 
-from jaxlstm.train import load_run
-from jaxlstm.train.interrupt import StepInterrupt
+from jaxlstm.cli import main
+from jaxlstm.train import Trainer, load_run
+from jaxlstm.train.checkpoint import Checkpoints
+from jaxlstm.train.interrupt import RunInterrupted, StepInterrupt
 from jaxlstm.train.metrics import read_metrics
 
 EXE = str(Path(sys.executable).parent / "jaxlstm")
@@ -61,6 +66,7 @@ def test_sigkill_at_random_points_then_resume_matches_uninterrupted(tiny_lm, tmp
                                 stderr=subprocess.PIPE)
     assert proc.wait(timeout=300) == 0, proc.stderr.read().decode()[-2000:]
     assert kills >= 1
+    assert (run / ".lock").is_file()  # the killed runs' lock file never blocked a resume
     for a, b in zip(_params(tmp_path / "runs" / "clean"), _params(run)):
         np.testing.assert_array_equal(a, b)
     summary = json.loads((run / "summary.json").read_text())
@@ -87,19 +93,76 @@ def test_sigint_saves_a_checkpoint_and_exits_130(tiny_lm, tmp_path):
     assert step >= 10 and (run / "checkpoints" / str(step)).is_dir()
 
 
-def test_first_sigint_is_a_request_and_the_second_interrupts():
-    previous = signal.getsignal(signal.SIGINT)
+def test_sigterm_saves_a_checkpoint_exits_143_and_resumes(tiny_lm, tmp_path, capsys):
+    """Pre-emption: SLURM, Kubernetes and cloud schedulers send SIGTERM before SIGKILL."""
+    run = tmp_path / "runs" / "tiny"
+    overrides = ["train.checkpoint_every=1000", "train.log_every=1"]
+    proc = subprocess.Popen(_cmd(tiny_lm, "train.steps=100000", *overrides), stderr=subprocess.PIPE)
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline and not any(
+                r.get("step", 0) >= 5 for r in read_metrics(run / "metrics.jsonl")):
+            time.sleep(0.05)
+        proc.send_signal(signal.SIGTERM)
+        _, err = proc.communicate(timeout=120)
+    finally:
+        proc.kill()
+    err = err.decode()
+    assert proc.returncode == 143, err[-2000:]
+    line = next(x for x in err.splitlines() if x.startswith("interrupted: "))
+    assert line.endswith(f"in {run / 'checkpoints'} (SIGTERM); continue with --resume")
+    step = int(line.split("checkpoint at step ")[1].split()[0])
+    assert step >= 5 and (run / "checkpoints" / str(step)).is_dir()
+    assert main(["train", str(tiny_lm), "--resume", "--quiet", *overrides, f"train.steps={step + 3}"]) == 0
+    assert json.loads((run / "summary.json").read_text())["steps"] == step + 3
+
+
+def _signal_inside(monkeypatch, owner, name, signum, at_call=1):
+    """Patch `owner.name` to send `signum` to this process when called the `at_call`-th time
+    (before doing its work), as a signal arriving during that call would."""
+    original, calls = getattr(owner, name), []
+
+    def patched(*args, **kwargs):
+        calls.append(1)
+        if len(calls) == at_call:
+            os.kill(os.getpid(), signum)
+        return original(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, patched)
+    return calls
+
+
+@pytest.mark.parametrize("owner,name", [(Trainer, "evaluate"), (Checkpoints, "save")],
+                         ids=["during-eval", "during-save"])
+def test_sigint_during_eval_or_save_exits_130_and_resumes(tiny_lm, tmp_path, capsys, monkeypatch,
+                                                          owner, name):
+    run = tmp_path / "runs" / "tiny"
+    _signal_inside(monkeypatch, owner, name, signal.SIGINT)  # the first eval / save: step 10
+    assert main(["train", str(tiny_lm), "--quiet"]) == 130
+    err = capsys.readouterr().err
+    assert (f"interrupted: saved a checkpoint at step 10 in {run / 'checkpoints'} (SIGINT); "
+            f"continue with --resume") in err and "error" not in err
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["10"]
+    monkeypatch.undo()
+    assert main(["train", str(tiny_lm), "--resume", "--quiet"]) == 0
+    assert json.loads((run / "summary.json").read_text())["steps"] == 20
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM])
+def test_first_signal_is_a_request_and_the_second_interrupts(signum):
+    previous = {s: signal.getsignal(s) for s in (signal.SIGINT, signal.SIGTERM)}
     interrupt = StepInterrupt.install()
     try:
-        os.kill(os.getpid(), signal.SIGINT)
+        os.kill(os.getpid(), signum)
         time.sleep(0.01)  # let the handler run
-        assert interrupt.requested
-        with pytest.raises(KeyboardInterrupt):
-            os.kill(os.getpid(), signal.SIGINT)
+        assert interrupt.requested and interrupt.signum == signum
+        with pytest.raises(RunInterrupted) as caught:
+            os.kill(os.getpid(), signum)
             time.sleep(0.01)
+        assert caught.value.exit_code == 128 + signum and isinstance(caught.value, KeyboardInterrupt)
     finally:
         interrupt.restore()
-    assert signal.getsignal(signal.SIGINT) is previous
+    assert {s: signal.getsignal(s) for s in previous} == previous
 
 
 def test_same_seed_same_config_gives_bit_identical_metrics(tiny_lm, tmp_path):

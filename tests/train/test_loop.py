@@ -58,16 +58,20 @@ def test_existing_run_folder_is_never_overwritten(tiny_lm):
 
 
 def test_nan_loss_stops_with_the_step_and_keeps_last_checkpoint(tiny_lm):
+    # Warm-up: step 1's learning rate is 0 (a good checkpoint), step 2's is 5e37.
     cfg = load_config(tiny_lm, ["optim.name=sgd", "optim.learning_rate=1e38", "optim.clip_norm=null",
-                                "optim.momentum=0.0", "train.checkpoint_every=1", "train.eval_every=1"])
-    with pytest.raises(TrainingDiverged, match=r"loss became (nan|inf) at step 2; .*last good checkpoint is step 1 "):
+                                "optim.momentum=0.0", "optim.warmup_steps=2",
+                                "train.checkpoint_every=1", "train.eval_every=1"])
+    with pytest.raises(TrainingDiverged, match=r"(loss became (nan|inf)|non-finite).* at step 2; .*last good checkpoint is step 1 "):
         fit(cfg, quiet=True)
     ckpt = Checkpoints(cfg.run_dir / "checkpoints", 2, "valid/bpc", "min")
     steps = ckpt.steps()
     ckpt.close()
-    assert steps  # the last good checkpoint stays
+    assert steps == [1]  # the last good checkpoint stays, nothing of step 2
     _, trainer = load_run(cfg.run_dir, which="latest")
-    assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves(trainer.state))
+    assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves((trainer.state, trainer.opt_state)))
+    _, eval_step = trainer.compiled_steps()
+    assert np.isfinite(trainer.evaluate(eval_step)["valid/loss"])  # and it really is good
 
 
 def test_corrupted_latest_checkpoint_falls_back_with_warning(tiny_lm):
@@ -77,8 +81,9 @@ def test_corrupted_latest_checkpoint_falls_back_with_warning(tiny_lm):
     for f in latest.rglob("*"):
         if f.is_file() and f.stat().st_size > 0 and "state" in str(f):
             f.write_bytes(b"\0" * 7)
-    with pytest.warns(UserWarning, match="checkpoint at step 20 .* could not be read"):
+    with pytest.warns(UserWarning, match="checkpoint step 20 .* could not be read .*; using step 10 instead"):
         cfg2, trainer = load_run(cfg.run_dir, which="latest")
+    assert trainer.step == 10
 
 
 def test_best_and_last_checkpoints_are_kept(tiny_lm):

@@ -153,7 +153,8 @@ def test_mesh_on_one_device(tiny_lm):
 
 
 def test_distributed_flag_calls_jax_distributed_initialize(tiny_lm, monkeypatch):
-    """Multi-host cannot run here: check the arguments `jax.distributed.initialize` gets."""
+    """The arguments `jax.distributed.initialize` gets (two real processes run in
+    tests/reliability/test_multiprocess.py)."""
     from jaxlstm import cli
     from jaxlstm.train import distributed, loop
 
@@ -166,7 +167,8 @@ def test_distributed_flag_calls_jax_distributed_initialize(tiny_lm, monkeypatch)
     code = cli.main(["train", str(tiny_lm), "--distributed", "--coordinator-address", "10.0.0.1:1234",
                      "--num-processes", "2", "--process-id", "1", "--quiet"])
     assert code == 0
-    assert calls == [{"coordinator_address": "10.0.0.1:1234", "num_processes": 2, "process_id": 1}]
+    assert calls == [{"coordinator_address": "10.0.0.1:1234", "num_processes": 2, "process_id": 1,
+                      "heartbeat_timeout_seconds": 100}]
     assert fitted[0].train.distributed is True
     distributed.initialize()  # a second call does nothing
     assert len(calls) == 1
@@ -177,7 +179,8 @@ def test_distributed_flag_calls_jax_distributed_initialize(tiny_lm, monkeypatch)
     monkeypatch.setenv("JAX_NUM_PROCESSES", "4")
     monkeypatch.setenv("JAX_PROCESS_ID", "3")
     assert cli.main(["train", str(tiny_lm), "train.distributed=true", "--quiet"]) == 0
-    assert calls == [{"coordinator_address": "host0:9999", "num_processes": 4, "process_id": 3}]
+    assert calls == [{"coordinator_address": "host0:9999", "num_processes": 4, "process_id": 3,
+                      "heartbeat_timeout_seconds": 100}]
 
     calls.clear()
     monkeypatch.setenv("JAX_PROCESS_ID", "4")
