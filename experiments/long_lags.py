@@ -57,8 +57,9 @@ def train_points(config: str, points: dict[str, list[str]], seeds: int, out_dir:
     """Train `configs/<config>.yaml` with `overrides` + each point's overrides, for seeds
     0..seeds-1, into out_dir/<label>-seed<k>.
 
-    points: {label: [key=value, ...]}. Returns one dict per run: label, seed, summary
-    (summary.json) and records (metrics.jsonl).
+    points: {label: [key=value, ...]}. Returns one dict per run: label, seed, point
+    ({key: value} of the point's overrides), summary (summary.json) and records
+    (metrics.jsonl), as `write_sweep_report` takes them.
     """
     runs = []
     for label, point in points.items():
@@ -75,6 +76,7 @@ def train_points(config: str, points: dict[str, list[str]], seeds: int, out_dir:
             summary = json.loads(done.read_text()) if done.is_file() else fit(cfg, quiet=True)
             print(f"{name}: best {summary['monitor']} = {summary['best']:.4g} at step "
                   f"{summary['best_step']} ({time.perf_counter() - t0:.1f} s)", file=sys.stderr, flush=True)
-            runs.append({"label": label, "seed": seed, "point": point, "summary": summary,
+            values = dict(o.split("=", 1) for o in point)
+            runs.append({"label": label, "seed": seed, "point": values, "summary": summary,
                          "records": read_metrics(cfg.run_dir / "metrics.jsonl")})
     return runs
