@@ -36,7 +36,7 @@ os.environ.setdefault("KERAS_BACKEND", "jax")
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 TORCH_FIRST = "--torch-first" in sys.argv
 if TORCH_FIRST:
-    import torch  # noqa: F401  (before jax and jaxlstm: the import order under test)
+    import torch  # noqa: F401,E402  (before jax and jaxlstm: the import order under test)
 
 import jax  # noqa: E402
 import jax.numpy as jnp  # noqa: E402
@@ -54,6 +54,7 @@ BIDIR = ("S5 2L-bidir", (32, 128, 64, 256))
 QUICK_SHAPES = {"Q1": (8, 16, 8, 16)}
 QUICK_BIDIR = ("Q3 2L-bidir", (8, 16, 8, 16))
 
+PAUSE_S = 0.05  # between timed calls
 NUM_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
@@ -113,7 +114,7 @@ def make_jaxlstm_module(layers, xs, bidir):
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
 
     def fwd(params, xs):
-        return nnx.merge(graphdef, params, rest)(xs)[0]
+        return nnx.merge(graphdef, params, rest)(xs, state_first=True)[1]
 
     def loss(params, xs):
         return jnp.mean(fwd(params, xs) ** 2)
@@ -368,6 +369,9 @@ def bench_case(libs, shape, num_layers, bidir, repeats):
         for name in libs:  # round-robin
             fwd, train, block = fns[name]
             for k, fn in enumerate((fwd, train)):
+                # OpenMP threads (PyTorch's, the kernel's) spin a few ms after a call before they
+                # sleep; without a pause they take the cores from the next library's call.
+                time.sleep(PAUSE_S)
                 t0 = time.perf_counter()
                 block(fn())
                 times[name][k].append(time.perf_counter() - t0)
