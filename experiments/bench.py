@@ -54,7 +54,6 @@ BIDIR = ("S5 2L-bidir", (32, 128, 64, 256))
 QUICK_SHAPES = {"Q1": (8, 16, 8, 16)}
 QUICK_BIDIR = ("Q3 2L-bidir", (8, 16, 8, 16))
 
-PAUSE_S = 0.05  # between timed calls
 NUM_CORES = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
 
 
@@ -369,9 +368,6 @@ def bench_case(libs, shape, num_layers, bidir, repeats):
         for name in libs:  # round-robin
             fwd, train, block = fns[name]
             for k, fn in enumerate((fwd, train)):
-                # OpenMP threads (PyTorch's, the kernel's) spin a few ms after a call before they
-                # sleep; without a pause they take the cores from the next library's call.
-                time.sleep(PAUSE_S)
                 t0 = time.perf_counter()
                 block(fn())
                 times[name][k].append(time.perf_counter() - t0)
