@@ -293,6 +293,12 @@ def _chunkwise(state0: MLSTMState, inputs, chunk_size: int, eps: float):
         jnp.concatenate([a, jnp.full((pad,) + a.shape[1:], fill, a.dtype)]).reshape(
             num_chunks, size, *a.shape[1:])
         for a, fill in zip(inputs, fills))
+    if num_chunks == 1:
+        # A length-1 lax.scan of _chunk under jit(vmap(...)) returned garbage (1e30, -inf,
+        # varying run to run) on CPU with jax/jaxlib 0.10.2 at B = 32, H >= 128: an XLA
+        # miscompile (the same ops unscanned are exact); one chunk needs no scan anyway.
+        final, h_tilde = _chunk(state0, tuple(c[0] for c in chunks), eps)
+        return final, h_tilde[:num_steps]
     final, h_tilde = lax.scan(lambda s, c: _chunk(s, c, eps), state0, chunks)
     return final, h_tilde.reshape(num_chunks * size, *h_tilde.shape[2:])[:num_steps]
 
