@@ -40,12 +40,18 @@ def test_bidirectional_stack_equals_core_layers(family):
     np.testing.assert_allclose(hs, by_hand(xs, lengths), atol=1e-5)
 
 
-def test_dropout_needs_a_key_and_changes_outputs():
+def test_dropout_is_off_when_deterministic_and_on_otherwise():
+    # The NNX convention (tests/nn/test_nnx_conventions.py): dropout draws from the module's
+    # rngs unless deterministic=True (or .eval()); a key overrides the module's rngs.
     enc = ModernRNN("mingru", 3, 4, num_layers=2, dropout=0.5, rngs=nnx.Rngs(0))
+    plain = ModernRNN("mingru", 3, 4, num_layers=2, dropout=0.0, rngs=nnx.Rngs(0))
     xs = jnp.ones((2, 4, 3))
-    a, _ = enc(xs)
-    np.testing.assert_array_equal(a, enc(xs)[0])
-    assert not np.allclose(a, enc(xs, key=jax.random.key(0))[0])
+    off = enc(xs, deterministic=True, state_first=True)[1]
+    np.testing.assert_array_equal(off, plain(xs, state_first=True)[1])
+    assert not np.allclose(off, enc(xs, state_first=True)[1])
+    keyed = enc(xs, key=jax.random.key(0), state_first=True)[1]
+    assert not np.allclose(off, keyed)
+    np.testing.assert_array_equal(keyed, enc(xs, key=jax.random.key(0), state_first=True)[1])
 
 
 @pytest.mark.parametrize("num_blocks, ratio, kinds", [
