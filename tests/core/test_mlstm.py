@@ -196,6 +196,22 @@ def test_jit_vmap_param_count_and_auto_mode():
     assert J.mlstm_param_count(spec, 5, 8) == sum(a.size for a in params) == 6 * (32 + 4)
 
 
+@pytest.mark.parametrize("T", [64, 60])
+def test_one_chunk_under_jit_vmap_matches_numpy(T):
+    # Regression: with T <= chunk_size (one chunk) a length-1 lax.scan under jit(vmap) at
+    # this size returned values up to 1e30 and -inf on CPU (jaxlib 0.10.2); the char LM's
+    # validation bpc read 1e24 while its training loss was fine.
+    spec = J.MLSTMSpec(num_heads=4, chunk_size=64)
+    params = J.init_mlstm(jax.random.key(0), 8, 128, spec)
+    xs = jax.random.normal(jax.random.key(1), (32, T, 8))
+    _, hs = jax.jit(jax.vmap(lambda x: J.mlstm(params, x, spec=spec, mode="chunkwise")))(xs)
+    w = [np.asarray(a, np.float64) for a in params]
+    for b in (0, 31):
+        ref, _ = np_mlstm(*w, np.asarray(xs[b], np.float64), 4, "sigmoid")
+        np.testing.assert_allclose(hs[b], ref, rtol=1e-4, atol=1e-5)
+    assert np.abs(np.asarray(hs)).max() < 10
+
+
 def test_bad_input_errors():
     with pytest.raises(ValueError, match=r"MLSTMSpec.chunk_size must be a positive int, got 0"):
         J.MLSTMSpec(chunk_size=0)
