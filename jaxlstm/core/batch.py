@@ -48,9 +48,9 @@ def lstm_batch(
       params: `LSTMParams` of the layer.
       xs: (B, T, X) inputs.
       state0: initial `LSTMState(h (B, R), c (B, H))`; zeros when None.
+      spec: the `CellSpec` variant, as for `lstm`.
       lengths: (B,) ints, the valid steps of each sequence (None: all T).
-      spec, and every other keyword (reverse, unroll, remat, return_gates,
-        compute_dtype, backend): as for `lstm`.
+      **kwargs: reverse, unroll, remat, return_gates, compute_dtype, backend: as for `lstm`.
 
     Returns:
       `(final_state, hs)` with hs: (B, T, R).
