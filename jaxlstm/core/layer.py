@@ -76,13 +76,18 @@ def _choose(xs, w_h, *, has_length: bool) -> dispatch.Choice:
                            platform=jax.default_backend(), has_lengths=has_length)
 
 
+def _kernel_batch_major(xs) -> bool:
+    """Whether the kernel takes the batch (B, T, X) as it is, or time-major: batch-major when
+    B >= T, where its backward pass measured faster (docs/performance.md)."""
+    return xs.shape[0] >= xs.shape[1]
+
+
 def _forward(w_x, w_h, b, xs, h0, c0, lengths=None, *, unroll: int, train: bool):
     """The batch xs (B, T, X), h0, c0 (B, H), lengths (B,) on the chosen backend ->
     (hs (B, T, H), h (B, H), c (B, H))."""
     choice = _choose(xs, w_h, has_length=lengths is not None)
     if choice.backend == "onednn":
-        batch_major = xs.shape[0] >= xs.shape[1]  # its backward pass was faster so (notes)
-        if batch_major:
+        if _kernel_batch_major(xs):
             return onednn.forward(w_x, w_h, b, xs, h0, c0, batch_major=True, train=train)
         hs, h, c = onednn.forward(w_x, w_h, b, jnp.swapaxes(xs, 0, 1), h0, c0,
                                   batch_major=False, train=train)
@@ -99,7 +104,7 @@ def _backward(w_x, w_h, b, xs, h0, c0, *rest, unroll: int, per_example: bool):
     choice = _choose(xs, w_h, has_length=lengths is not None)
     if choice.backend == "onednn" and not per_example:
         primals = (w_x, w_h, b, xs, h0, c0)
-        if xs.shape[0] >= xs.shape[1]:
+        if _kernel_batch_major(xs):
             return onednn.backward(primals, (hs, h, c), (d_hs, d_h, d_c), batch_major=True)
         time_major = lambda a: jnp.swapaxes(a, 0, 1)  # noqa: E731
         primals = (w_x, w_h, b, time_major(xs), h0, c0)
