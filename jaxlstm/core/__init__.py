@@ -43,16 +43,17 @@ from jaxlstm.core.validation import check_finite
 from jaxlstm.core.stack import bidirectional, init_lstm_stack, lstm_stack, stack
 
 __all__ = [
-    "ACTIVATIONS", "BACKENDS", "CellFamily", "CellSpec", "Choice", "FAMILIES", "VARIANTS", "GateTrace", "GRUParams", "LSTMParams", "LSTMState",
-    "RNNParams", "bidirectional", "block_preactivation", "check_finite", "candidate", "cell_step", "explain", "family_of",
-    "forget_gate", "get_family", "gru", "gru_step", "hidden_size_of", "init_gru", "init_lstm",
-    "init_lstm_stack", "init_rnn", "input_gate", "kernel_status", "lstm", "lstm_batch", "lstm_stack", "output_gate",
-    "param_count", "param_shapes", "preactivations", "register_family", "rnn", "rnn_step", "scan_cell", "stack",
-    "valid_prefix_reversal", "vmap_layer", "zero_state",
-    # the modern family
-    "MLSTMParams", "MLSTMSpec", "MLSTMState", "MinGRUParams", "MinGRUSpec", "MinLSTMParams",
-    "MinLSTMSpec", "SLSTMParams", "SLSTMSpec", "SLSTMState", "init_mingru", "init_minlstm",
-    "init_mlstm", "init_slstm", "mingru", "mingru_step", "minlstm", "minlstm_step", "mlstm",
-    "mlstm_step", "slstm", "slstm_step", "mingru_param_count", "minlstm_param_count",
-    "mlstm_param_count", "slstm_param_count",
+    "ACTIVATIONS", "BACKENDS", "bidirectional", "block_preactivation", "candidate",
+    "cell_step", "CellFamily", "CellSpec", "check_finite", "Choice", "explain", "FAMILIES",
+    "family_of", "forget_gate", "GateTrace", "get_family", "gru", "gru_step", "GRUParams",
+    "hidden_size_of", "init_gru", "init_lstm", "init_lstm_stack", "init_mingru",
+    "init_minlstm", "init_mlstm", "init_rnn", "init_slstm", "input_gate", "kernel_status",
+    "lstm", "lstm_batch", "lstm_stack", "LSTMParams", "LSTMState", "mingru",
+    "mingru_param_count", "mingru_step", "MinGRUParams", "MinGRUSpec", "minlstm",
+    "minlstm_param_count", "minlstm_step", "MinLSTMParams", "MinLSTMSpec", "mlstm",
+    "mlstm_param_count", "mlstm_step", "MLSTMParams", "MLSTMSpec", "MLSTMState", "output_gate",
+    "param_count", "param_shapes", "preactivations", "register_family", "rnn", "rnn_step",
+    "RNNParams", "scan_cell", "slstm", "slstm_param_count", "slstm_step", "SLSTMParams",
+    "SLSTMSpec", "SLSTMState", "stack", "valid_prefix_reversal", "VARIANTS", "vmap_layer",
+    "zero_state",
 ]

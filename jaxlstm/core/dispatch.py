@@ -57,8 +57,6 @@ def standard_cell_reason(spec: CellSpec, params: Optional[LSTMParams] = None, *,
         return f"{spec} is not the standard cell (the fused backends compute CellSpec() only)"
     if params is not None and params.w_proj is not None:
         return "a projection (proj_size) runs on the reference scan"
-    if params is not None and params.w_peep is not None:
-        return "peephole weights run on the reference scan"
     if remat:
         return f"remat={remat!r} runs on the reference scan"
     if return_gates:

@@ -19,8 +19,8 @@ import jax
 import jax.numpy as jnp
 
 from jaxlstm.core.cell import to_compute_dtype
-from jaxlstm.core.rnn import scan_vector_state
-from jaxlstm.core.family import CellFamily, register_family, register_spec
+from jaxlstm.core.rnn import register_vector_state_family, scan_vector_state
+from jaxlstm.core.family import register_spec
 from jaxlstm.core.validation import check_float, check_last_dim, check_same_batch
 
 
@@ -88,17 +88,5 @@ class GRUSpec:
     """The GRU cell has no variants; its spec exists for the cell-family interface."""
 
 
-def _gru_param_count(spec: GRUSpec, input_size: int, hidden_size: int) -> int:
-    """3·H·(X + H + 2) (w_x, w_h, b_x, b_h)."""
-    return 3 * hidden_size * (input_size + hidden_size + 2)
-
-
-GRU_FAMILY = register_family(CellFamily(
-    name="gru", spec_type=GRUSpec,
-    init=lambda key, input_size, hidden_size, spec=GRUSpec(), **kw: init_gru(
-        key, input_size, hidden_size, **kw),
-    step=lambda params, h, x, spec=GRUSpec(): gru_step(params, h, x),
-    zero_state=lambda params, spec=GRUSpec(), batch_shape=(): jnp.zeros(
-        tuple(batch_shape) + (params.w_h.shape[0],), params.w_x.dtype),
-    param_count=_gru_param_count, layer=gru,
-    output_size=lambda params, spec=GRUSpec(): params.w_h.shape[0]))
+GRU_FAMILY = register_vector_state_family("gru", GRUSpec, init_gru, gru_step, gru, blocks=3,
+                                          biases=2)

@@ -63,6 +63,11 @@ def _sums_over_batch() -> bool:
         return False
 
 
+def _swap(a):
+    """(B, T, ...) <-> (T, B, ...)."""
+    return jnp.swapaxes(a, 0, 1)
+
+
 def _time_major_valid(lengths: Optional[jax.Array], steps: int) -> Optional[jax.Array]:
     if lengths is None:
         return None
@@ -89,12 +94,11 @@ def _forward(w_x, w_h, b, xs, h0, c0, lengths=None, *, unroll: int, train: bool)
     if choice.backend == "onednn":
         if _kernel_batch_major(xs):
             return onednn.forward(w_x, w_h, b, xs, h0, c0, batch_major=True, train=train)
-        hs, h, c = onednn.forward(w_x, w_h, b, jnp.swapaxes(xs, 0, 1), h0, c0,
-                                  batch_major=False, train=train)
-        return jnp.swapaxes(hs, 0, 1), h, c
+        hs, h, c = onednn.forward(w_x, w_h, b, _swap(xs), h0, c0, batch_major=False, train=train)
+        return _swap(hs), h, c
     valid = _time_major_valid(lengths, xs.shape[1])
-    hs, h, c = xla_fused.forward(w_x, w_h, b, jnp.swapaxes(xs, 0, 1), h0, c0, valid, unroll)
-    return jnp.swapaxes(hs, 0, 1), h, c
+    hs, h, c = xla_fused.forward(w_x, w_h, b, _swap(xs), h0, c0, valid, unroll)
+    return _swap(hs), h, c
 
 
 def _backward(w_x, w_h, b, xs, h0, c0, *rest, unroll: int, per_example: bool):
@@ -106,17 +110,15 @@ def _backward(w_x, w_h, b, xs, h0, c0, *rest, unroll: int, per_example: bool):
         primals = (w_x, w_h, b, xs, h0, c0)
         if _kernel_batch_major(xs):
             return onednn.backward(primals, (hs, h, c), (d_hs, d_h, d_c), batch_major=True)
-        time_major = lambda a: jnp.swapaxes(a, 0, 1)  # noqa: E731
-        primals = (w_x, w_h, b, time_major(xs), h0, c0)
-        grads = onednn.backward(primals, (time_major(hs), h, c), (time_major(d_hs), d_h, d_c),
+        primals = (w_x, w_h, b, _swap(xs), h0, c0)
+        grads = onednn.backward(primals, (_swap(hs), h, c), (_swap(d_hs), d_h, d_c),
                                 batch_major=False)
-        return grads[:3] + (time_major(grads[3]),) + grads[4:]
+        return grads[:3] + (_swap(grads[3]),) + grads[4:]
     valid = _time_major_valid(lengths, xs.shape[1])
-    t = lambda a: jnp.swapaxes(a, 0, 1)  # noqa: E731
     d_w_x, d_w_h, d_b, d_xs, d_h0, d_c0 = xla_fused.backward(
-        w_x, w_h, b, t(xs), h0, c0, valid, t(hs), t(d_hs), d_h, d_c, unroll,
+        w_x, w_h, b, _swap(xs), h0, c0, valid, _swap(hs), _swap(d_hs), d_h, d_c, unroll,
         per_example=per_example)
-    return d_w_x, d_w_h, d_b, t(d_xs), d_h0, d_c0
+    return d_w_x, d_w_h, d_b, _swap(d_xs), d_h0, d_c0
 
 
 def _reference(w_x, w_h, b, xs, h0, c0, length=None, *, unroll: int):
@@ -127,7 +129,7 @@ def _reference(w_x, w_h, b, xs, h0, c0, length=None, *, unroll: int):
     return hs[:, 0], h[0], c[0]
 
 
-def _over_batch(batched: Callable, num_args: int, batched_outputs: tuple[bool, ...]):
+def _over_batch(batched: Callable, batched_outputs: tuple[bool, ...]):
     """`batched` (params, then per-sequence arguments with a leading batch axis) as a
     function of one sequence, with a `custom_vmap` rule that hands it the whole batch.
 
@@ -150,7 +152,6 @@ def _over_batch(batched: Callable, num_args: int, batched_outputs: tuple[bool, .
                    for a, is_b in zip(args[NUM_PARAMS:], in_batched[NUM_PARAMS:])]
         return tuple(batched(*args[:NUM_PARAMS], *per_seq)), batched_outputs
 
-    del num_args
     return f
 
 
@@ -159,12 +160,10 @@ def _layer(has_length: bool, unroll: int, summed: bool):
     """The `custom_vjp` layer for one (has_length, unroll, summed) combination."""
     num_args = 7 if has_length else 6
     reference = functools.partial(_reference, unroll=unroll)
-    infer = _over_batch(functools.partial(_forward, unroll=unroll, train=False), num_args,
-                        (True, True, True))
-    train = _over_batch(functools.partial(_forward, unroll=unroll, train=True), num_args,
-                        (True, True, True))
+    infer = _over_batch(functools.partial(_forward, unroll=unroll, train=False), (True,) * 3)
+    train = _over_batch(functools.partial(_forward, unroll=unroll, train=True), (True,) * 3)
     grads = _over_batch(functools.partial(_backward, unroll=unroll, per_example=not summed),
-                        num_args + 6, (not summed,) * NUM_PARAMS + (True,) * 3)
+                        (not summed,) * NUM_PARAMS + (True,) * 3)
 
     def no_cotangent(args):
         return (None,) if has_length else ()

@@ -27,7 +27,7 @@ from jaxlstm.core.params import (LSTMParams, LSTMState, hidden_size_of, init_lst
                                  param_count, zero_state)
 from jaxlstm.core.scan import check_remat, check_sequence, reverse_valid_prefix, scan_cell
 from jaxlstm.core.spec import CellSpec
-from jaxlstm.core.validation import check_float, check_params, check_state_tree
+from jaxlstm.core.validation import check_params, initial_state
 
 BACKEND_CHOICES = (None, "reference")
 
@@ -75,13 +75,7 @@ def lstm(
     check_remat(remat)
     compute_dtype = check_compute_dtype(compute_dtype)
     dtype = jnp.result_type(*[a for a in params if a is not None], xs)
-    default = zero_state(params, dtype=dtype)
-    if state0 is None:
-        state0 = default
-    else:
-        check_state_tree("state0", state0, default)
-        for name, leaf in zip(("state0.h", "state0.c"), state0):
-            check_float(name, leaf)
+    state0 = initial_state("state0", state0, zero_state(params, dtype=dtype))
     params = jax.tree.map(lambda a: a.astype(dtype), params)
     xs = xs.astype(dtype)
     state0 = LSTMState(*(a.astype(dtype) for a in state0))

@@ -27,7 +27,7 @@ from jaxlstm.core.family import CellFamily, register_family, register_spec
 from jaxlstm.core.logscan import g, log_g, log_linear_scan
 from jaxlstm.core.scan import check_sequence, scan_cell
 from jaxlstm.core.validation import (check_float, check_last_dim, check_mode, check_same_batch,
-                                     check_state_tree)
+                                    initial_state)
 
 MODES = ("auto", "sequential", "parallel")
 
@@ -126,11 +126,7 @@ def minlstm(
     check_mode(mode, MODES)
     _check_params(params)
     check_sequence(xs, params.w_x.shape[0], lengths)
-    default = zero_state(params, spec)
-    if h0 is None:
-        h0 = default
-    else:
-        check_state_tree("h0", h0, default)
+    h0 = initial_state("h0", h0, zero_state(params, spec))
     if mode == "auto":
         mode = default_mode(xs.shape[0])
     if mode == "sequential":

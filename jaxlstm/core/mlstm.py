@@ -44,7 +44,7 @@ from jax import lax
 from jaxlstm.core.family import CellFamily, register_family, register_spec
 from jaxlstm.core.scan import check_sequence, reverse_valid_prefix, scan_cell
 from jaxlstm.core.validation import (check_float, check_last_dim, check_mode, check_spec_field,
-                                     check_state_tree)
+                                    initial_state)
 
 FORGET_GATES = ("sigmoid", "exp")
 MODES = ("auto", "recurrent", "parallel", "chunkwise")
@@ -247,11 +247,7 @@ def mlstm(
     check_mode(mode, MODES)
     _check_params(params, spec)
     check_sequence(xs, params.w_x.shape[0], lengths)
-    default = zero_state(params, spec)
-    if state0 is None:
-        state0 = default
-    else:
-        check_state_tree("state0", state0, default)
+    state0 = initial_state("state0", state0, zero_state(params, spec))
     if chunk_size is None:
         chunk_size = spec.chunk_size
     elif not isinstance(chunk_size, int) or chunk_size < 1:

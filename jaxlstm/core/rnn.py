@@ -19,7 +19,7 @@ import jax.numpy as jnp
 from jaxlstm.core.cell import check_compute_dtype, to_compute_dtype
 from jaxlstm.core.scan import check_sequence, scan_cell
 from jaxlstm.core.family import CellFamily, register_family, register_spec
-from jaxlstm.core.validation import check_float, check_last_dim, check_same_batch, check_state_tree
+from jaxlstm.core.validation import check_float, check_last_dim, check_same_batch, initial_state
 
 
 class RNNParams(NamedTuple):
@@ -63,11 +63,7 @@ def scan_vector_state(step, params, xs, h0=None, *, compute_dtype=None, **kwargs
     """
     check_sequence(xs, params.w_x.shape[0], kwargs.get("lengths"))
     dtype = jnp.result_type(*params, xs)  # the promotion rule of `lstm`
-    default = jnp.zeros((params.w_h.shape[0],), dtype)
-    if h0 is None:
-        h0 = default
-    check_state_tree("h0", h0, default)
-    check_float("h0", h0)
+    h0 = initial_state("h0", h0, jnp.zeros((params.w_h.shape[0],), dtype))
     params = jax.tree.map(lambda a: a.astype(dtype), params)
     xs, h0 = xs.astype(dtype), h0.astype(dtype)
     compute_dtype = check_compute_dtype(compute_dtype)
@@ -95,23 +91,28 @@ def rnn(
                              unroll=unroll, remat=remat, compute_dtype=compute_dtype)
 
 
+def register_vector_state_family(name: str, spec_type: type, init, step, layer, *,
+                                 blocks: int, biases: int) -> CellFamily:
+    """Register a cell whose state is one vector h (H,) (the RNN, the GRU): `blocks` gate
+    blocks of H columns in w_x (X, blocks·H) and w_h (H, blocks·H), `biases` bias vectors of
+    blocks·H, so blocks·H·(X + H + biases) parameters."""
+    return register_family(CellFamily(
+        name=name, spec_type=spec_type,
+        init=lambda key, input_size, hidden_size, spec=spec_type(), **kw: init(
+            key, input_size, hidden_size, **kw),
+        step=lambda params, h, x, spec=spec_type(): step(params, h, x),
+        zero_state=lambda params, spec=spec_type(), batch_shape=(): jnp.zeros(
+            tuple(batch_shape) + (params.w_h.shape[0],), params.w_x.dtype),
+        param_count=lambda spec, input_size, hidden_size: (
+            blocks * hidden_size * (input_size + hidden_size + biases)),
+        layer=layer, output_size=lambda params, spec=spec_type(): params.w_h.shape[0]))
+
+
 @register_spec
 @dataclasses.dataclass(frozen=True)
 class RNNSpec:
     """The RNN cell has no variants; its spec exists for the cell-family interface."""
 
 
-def _rnn_param_count(spec: RNNSpec, input_size: int, hidden_size: int) -> int:
-    """1·H·(X + H + 1) (w_x, w_h, b)."""
-    return 1 * hidden_size * (input_size + hidden_size + 1)
-
-
-RNN_FAMILY = register_family(CellFamily(
-    name="rnn", spec_type=RNNSpec,
-    init=lambda key, input_size, hidden_size, spec=RNNSpec(), **kw: init_rnn(
-        key, input_size, hidden_size, **kw),
-    step=lambda params, h, x, spec=RNNSpec(): rnn_step(params, h, x),
-    zero_state=lambda params, spec=RNNSpec(), batch_shape=(): jnp.zeros(
-        tuple(batch_shape) + (params.w_h.shape[0],), params.w_x.dtype),
-    param_count=_rnn_param_count, layer=rnn,
-    output_size=lambda params, spec=RNNSpec(): params.w_h.shape[0]))
+RNN_FAMILY = register_vector_state_family("rnn", RNNSpec, init_rnn, rnn_step, rnn, blocks=1,
+                                          biases=1)

@@ -37,7 +37,7 @@ import jax.numpy as jnp
 from jaxlstm.core.family import CellFamily, register_family, register_spec
 from jaxlstm.core.scan import check_sequence, scan_cell
 from jaxlstm.core.validation import (check_float, check_last_dim, check_mode, check_same_batch,
-                                     check_spec_field, check_state_tree)
+                                    check_spec_field, initial_state)
 
 FORGET_GATES = ("sigmoid", "exp")
 MODES = ("auto", "recurrent")
@@ -186,11 +186,7 @@ def slstm(
     check_mode(mode, MODES)
     _check_params(params, spec)
     check_sequence(xs, params.w_x.shape[0], lengths)
-    default = zero_state(params, spec)
-    if state0 is None:
-        state0 = default
-    else:
-        check_state_tree("state0", state0, default)
+    state0 = initial_state("state0", state0, zero_state(params, spec))
     step = lambda p, s, x: slstm_step(p, s, x, spec)  # noqa: E731
     return scan_cell(step, params, xs, state0, lengths=lengths, reverse=reverse,
                      unroll=unroll, remat=remat)

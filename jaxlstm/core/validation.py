@@ -128,6 +128,17 @@ def check_state_tree(name: str, state, expected) -> None:
             )
 
 
+def initial_state(name: str, state0, default):
+    """`state0` checked against `default` (structure, leaf shapes, floating dtypes), or
+    `default` when it is None: every layer function's initial state."""
+    if state0 is None:
+        return default
+    check_state_tree(name, state0, default)
+    for path, leaf in jax.tree_util.tree_flatten_with_path(state0)[0]:
+        check_float(name + jax.tree_util.keystr(path), leaf)
+    return state0
+
+
 def check_finite(name: str, x) -> None:
     """Raise if the concrete array `x` holds NaN or Inf, naming the first bad index.
 

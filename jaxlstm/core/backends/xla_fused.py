@@ -120,10 +120,9 @@ def _gates(z, axis):
     return jax.nn.sigmoid(z_i), jax.nn.sigmoid(z_f), jnp.tanh(z_g), jax.nn.sigmoid(z_o)
 
 
-def _recompute(w_x, w_h, b, xs, h0, c0, valid, hs):
+def _recompute(w_x, w_h, b, xs, h_prev, c0, valid):
     """Every step's gates (i, f, g, o) and cell state c_t, each (T, B, H), from the inputs
-    and the outputs hs (T, B, H) of a forward pass."""
-    h_prev = jnp.concatenate([h0[None], hs[:-1]])
+    xs and h_prev (T, B, H), the h_{t-1} of a forward pass."""
     z = jnp.concatenate([xs, h_prev], axis=-1) @ jnp.concatenate([w_x, w_h]) + b
     i, f, g, o = _gates(z, -1)
 
@@ -153,7 +152,8 @@ def backward(w_x, w_h, b, xs, h0, c0, valid, hs, d_hs, d_h, d_c, unroll: int = 1
     Returns `(∂w_x, ∂w_h, ∂b, ∂xs, ∂h0, ∂c0)`; with `per_example` the parameter
     gradients have a leading batch axis B (one per sequence), else they are summed.
     """
-    i, f, g, o, cs = _recompute(w_x, w_h, b, xs, h0, c0, valid, hs)
+    h_prev = jnp.concatenate([h0[None], hs[:-1]])
+    i, f, g, o, cs = _recompute(w_x, w_h, b, xs, h_prev, c0, valid)
     lay = layout_for(c0.shape[0], w_h.shape[0])
     i, f, g, o, cs = (lay.convert(a) for a in (i, f, g, o, cs))
     accumulate = not lay.feature_major and c0.shape[0] >= 8 and not per_example
@@ -201,7 +201,6 @@ def backward(w_x, w_h, b, xs, h0, c0, valid, hs, d_hs, d_h, d_c, unroll: int = 1
         d_w_x, d_w_h = jnp.split(d_w, [w_x.shape[0]])
         return d_w_x, d_w_h, d_b, d_xs, lay.convert(d_h0), lay.convert(d_c0)
     dz = per_step  # (T, B, 4H), batch-major also when the loop ran feature-major
-    h_prev = jnp.concatenate([h0[None], hs[:-1]])
     if per_example:
         d_w_x = jnp.einsum("tbx,tbg->bxg", xs, dz)
         d_w_h = jnp.einsum("tbh,tbg->bhg", h_prev, dz)

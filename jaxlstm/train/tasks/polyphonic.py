@@ -185,7 +185,8 @@ class Polyphonic(Task):
         return self._valid
 
     def loss(self, model, batch, key):
-        logits = model(batch["inputs"], lengths=batch["lengths"], key=key)
+        logits = model(batch["inputs"], lengths=batch["lengths"], rngs=key,
+                       deterministic=key is None)
         nll, frames, tp, fp, fn = bernoulli_nll_terms(logits, batch["targets"], batch["lengths"])
         loss = nll.sum() / jnp.maximum(frames.sum(), 1.0)
         return loss, {"nll": loss, "nll_seq": jnp.mean(nll / jnp.maximum(frames, 1.0)),

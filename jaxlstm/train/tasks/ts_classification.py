@@ -106,7 +106,8 @@ class TsClassification(Task):
         return self._valid
 
     def loss(self, model, batch, key):
-        logits = model(batch["inputs"], lengths=batch["lengths"], key=key)
+        logits = model(batch["inputs"], lengths=batch["lengths"], rngs=key,
+                       deterministic=key is None)
         loss, accuracy = cross_entropy(logits, batch["labels"])
         return loss, {"accuracy": accuracy}
 
