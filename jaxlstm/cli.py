@@ -121,15 +121,28 @@ def _eval(args) -> int:
 
 
 def _generate(args) -> int:
-    from jaxlstm.train.generate import sample_text
-    from jaxlstm.train.loop import load_run
+    import json as _json
 
-    cfg, trainer = load_run(args.run_dir, notify=_note("generate"))
-    vocab = getattr(trainer.task, "vocab", None)
-    if vocab is None or not hasattr(trainer.model, "vocab_size"):
-        raise _config_error(f"generate needs a language-model run (task char_lm); "
-                            f"{args.run_dir} is task {cfg.task!r}")
-    print(sample_text(trainer.model, vocab, args.prompt, args.length,
+    from jaxlstm.train.generate import sample_text
+    from jaxlstm.train.load_model import load_model
+    from jaxlstm.train.tasks.char_lm import vocab_of
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "config.yaml").is_file():
+        raise FileNotFoundError(f"{run_dir} is not a run folder: no config.yaml in it")
+    if not (run_dir / "model.json").is_file():  # a run of jaxlstm 0.1: rebuild it with its data
+        from jaxlstm.train.loop import load_run
+
+        _, trainer = load_run(run_dir, notify=_note("generate"))
+        model, spec = trainer.model, {"task": trainer.task.name, "dims": trainer.task.model_dims()}
+    else:
+        spec = _json.loads((run_dir / "model.json").read_text(encoding="utf-8"))
+        model = None
+    if "chars" not in spec["dims"]:
+        raise _config_error(f"generate needs a character language-model run (task char_lm or "
+                            f"stream_lm); {run_dir} is task {spec['task']!r}")
+    model = model or load_model(run_dir, notify=_note("generate"))
+    print(sample_text(model, vocab_of(spec["dims"]), args.prompt, args.length,
                       temperature=args.temperature, seed=args.seed))
     return 0
 

@@ -1,9 +1,20 @@
 """Orbax checkpoints of a run: the last N and the best, written atomically.
 
-A checkpoint holds every leaf of (model state, optimizer state) and a small JSON
-of loop state (best metric, evaluations without improvement). Orbax writes each
-step into a temporary folder and renames it when complete, so a run killed during
-a save leaves the previous checkpoints intact.
+A checkpoint of step S is the folder `checkpoints/S` with one Orbax item per named
+tree, readable without jaxlstm (`orbax.checkpoint` alone, e.g. with
+`ocp.StandardCheckpointer().restore(path / "params")`):
+
+  params       the model's nnx.Param state as a nested dict (`nnx.to_pure_dict`), e.g.
+               params/encoder/layers/0/cell/w_x
+  model_state  the model's other variables (BatchNorm statistics, `nnx.Rngs` counters
+               and keys as uint32 key data, fixed biases), when it has any
+  opt_state    the Optax state (its NamedTuples' field names are kept: 0/mu/..., 0/nu/...)
+  carry        the carried state of truncated BPTT, when there is one
+  meta         JSON: loop state (best metric, evaluations without improvement, wall time,
+               the training iterator's position)
+
+Orbax writes each step into a temporary folder and renames it when complete, so a run
+killed during a save leaves the previous checkpoints intact.
 
 A checkpoint that fails to restore (truncated or corrupted files) is reported in one
 line and the one before it is used. A resuming run also sets the damaged one aside:
@@ -19,6 +30,7 @@ from pathlib import Path
 from typing import Any, Callable, Optional
 
 import jax
+import numpy as np
 import orbax.checkpoint as ocp
 from orbax.checkpoint import checkpoint_managers as policies
 
@@ -30,6 +42,25 @@ class CheckpointError(RuntimeError):
 def _one_line(e: BaseException, limit: int = 160) -> str:
     text = " ".join(str(e).split()) or type(e).__name__
     return f"{type(e).__name__}: {text[:limit]}{'...' if len(text) > limit else ''}"
+
+
+def _is_key(x) -> bool:
+    return isinstance(x, jax.Array) and jax.dtypes.issubdtype(x.dtype, jax.dtypes.prng_key)
+
+
+def _keys_as_data(tree):
+    """PRNG key arrays replaced by their uint32 key data (Orbax stores plain arrays)."""
+    return jax.tree.map(lambda x: jax.random.key_data(x) if _is_key(x) else x, tree)
+
+
+def _keys_like(template, tree):
+    """The inverse of `_keys_as_data`, taking each key's implementation from `template`."""
+    return jax.tree.map(lambda t, x: jax.random.wrap_key_data(np.asarray(x), impl=jax.random.key_impl(t))
+                        if _is_key(t) else x, template, tree)
+
+
+def _present(tree) -> bool:
+    return bool(jax.tree.leaves(tree))
 
 
 def _sync(name: str) -> None:
@@ -58,18 +89,19 @@ class Checkpoints:
             enable_async_checkpointing=False, create=True, cleanup_tmp_directories=True)
         self.manager = ocp.CheckpointManager(self.directory, options=options)
 
-    def save(self, step: int, state: Any, meta: dict, metrics: Optional[dict] = None) -> bool:
-        """Save the pytree `state` and JSON `meta` at `step`; False (and nothing written)
-        when a readable checkpoint of `step` exists already. A leftover folder of `step`
-        that Orbax does not list is set aside first."""
+    def save(self, step: int, trees: dict[str, Any], meta: dict, metrics: Optional[dict] = None) -> bool:
+        """Save the named pytrees `trees` ({"params": ..., "opt_state": ...}; empty ones
+        are skipped) and JSON `meta` at `step`; False (and nothing written) when a
+        readable checkpoint of `step` exists already. A leftover folder of `step` that
+        Orbax does not list is set aside first."""
         if step in self.steps():
             return False
         if (self.directory / str(step)).exists():
             self.set_aside(step)
-        leaves = jax.tree.leaves(state)
-        self.manager.save(step, args=ocp.args.Composite(
-            state=ocp.args.StandardSave(leaves), meta=ocp.args.JsonSave(meta)),
-            metrics=metrics, force=True)
+        items = {name: ocp.args.StandardSave(_keys_as_data(tree)) for name, tree in trees.items()
+                 if _present(tree)}
+        self.manager.save(step, args=ocp.args.Composite(**items, meta=ocp.args.JsonSave(meta)),
+                          metrics=metrics, force=True)
         self.manager.wait_until_finished()
         return True
 
@@ -90,9 +122,11 @@ class Checkpoints:
         self.manager.reload()
         return target
 
-    def restore(self, template: Any, step: Optional[int] = None, *, fallback: bool = True,
+    def restore(self, template: dict[str, Any], step: Optional[int] = None, *, fallback: bool = True,
                 set_aside: bool = False, notify: Optional[Callable[[str], None]] = None):
-        """(step, state shaped like `template`, meta) of `step` (default: the latest).
+        """(step, trees, meta) of `step` (default: the latest): `trees` holds every
+        named tree of `template` ({"params": tree, ...}, shaped like the saved ones;
+        those missing from the checkpoint because they were empty come back as given).
 
         A checkpoint that cannot be read is reported through `notify` (default
         `warnings.warn`) in one line; with `fallback` the next older readable one is
@@ -105,11 +139,9 @@ class Checkpoints:
             candidates = steps
         else:
             candidates = [step] + ([s for s in steps if s != step] if fallback else [])
-        leaves_template, treedef = jax.tree.flatten(template)
         for i, s in enumerate(candidates):
             try:
-                restored = self.manager.restore(s, args=ocp.args.Composite(
-                    state=ocp.args.StandardRestore(leaves_template), meta=ocp.args.JsonRestore()))
+                trees, meta = self._restore(s, template)
             except Exception as e:  # a damaged checkpoint: tensorstore, JSON, missing files, ...
                 aside = f"; set aside as {self.set_aside(s).name}" if set_aside else ""
                 later = candidates[i + 1] if i + 1 < len(candidates) else None
@@ -117,8 +149,32 @@ class Checkpoints:
                 notify(f"checkpoint step {s} in {self.directory} could not be read "
                        f"({_one_line(e)}){aside}; {then}")
                 continue
-            return s, jax.tree.unflatten(treedef, restored["state"]), restored["meta"]
+            return s, trees, meta
         return None
+
+    def _restore(self, step: int, template: dict[str, Any]) -> tuple[dict, dict]:
+        saved = {p.name for p in (self.directory / str(step)).iterdir() if p.is_dir()}
+        if "state" in saved and "params" not in saved:
+            return self._restore_unnamed(step, template)
+        wanted = {name: tree for name, tree in template.items() if _present(tree)}
+        missing = sorted(set(wanted) - saved)
+        if missing:
+            raise CheckpointError(f"step {step} has no item {missing} (it holds {sorted(saved)})")
+        restored = self.manager.restore(step, args=ocp.args.Composite(
+            **{name: ocp.args.StandardRestore(_keys_as_data(tree)) for name, tree in wanted.items()},
+            meta=ocp.args.JsonRestore()))
+        trees = {name: _keys_like(tree, restored[name]) if name in wanted else tree
+                 for name, tree in template.items()}
+        return trees, restored["meta"]
+
+    def _restore_unnamed(self, step: int, template: dict[str, Any]) -> tuple[dict, dict]:
+        """A checkpoint of jaxlstm 0.1 (before named trees): one item "state", the leaves of (params,
+        opt_state, carry) in order; model_state was not saved (it is kept as given)."""
+        old = {name: template.get(name) for name in ("params", "opt_state", "carry")}
+        leaves, treedef = jax.tree.flatten(old)
+        restored = self.manager.restore(step, args=ocp.args.Composite(
+            state=ocp.args.StandardRestore(leaves), meta=ocp.args.JsonRestore()))
+        return {**template, **jax.tree.unflatten(treedef, restored["state"])}, restored["meta"]
 
     def close(self) -> None:
         self.manager.close()

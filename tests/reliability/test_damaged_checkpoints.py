@@ -31,7 +31,7 @@ def _ours(err: str) -> list[str]:
 
 def _leaves(run, which="latest"):
     _, trainer = load_run(run, which=which, notify=lambda message: None)
-    return trainer.step, [np.asarray(x) for x in jax.tree.leaves(trainer.checkpoint_tree())]
+    return trainer.step, [np.asarray(x) for x in jax.tree.leaves(trainer.checkpoint_trees())]
 
 
 def test_resume_sets_a_damaged_latest_checkpoint_aside_and_finishes(tiny_lm, tmp_path, capsys):
@@ -76,7 +76,7 @@ def test_eval_generate_inspect_say_which_step_replaces_a_damaged_one(tiny_lm, tm
     assert main(["train", str(tiny_lm), "--quiet"]) == 0
     best = json.loads((run / "summary.json").read_text())["best_step"]
     other = ({10, 20} - {best}).pop()
-    _truncate_largest_file(run / "checkpoints" / str(best))
+    _truncate_largest_file(run / "checkpoints" / str(best) / "params")  # what every command reads
     capsys.readouterr()
 
     note = f"note: checkpoint step {best} in {run / 'checkpoints'} could not be read"
@@ -101,7 +101,7 @@ def test_eval_generate_inspect_say_which_step_replaces_a_damaged_one(tiny_lm, tm
     assert json.loads(out)["step"] == other  # the latest readable one
 
     # Nothing readable: one line, exit code 2.
-    _truncate_largest_file(run / "checkpoints" / str(other))
+    _truncate_largest_file(run / "checkpoints" / str(other) / "params")
     for argv in (["eval", str(run)], ["generate", str(run), "--prompt", "a"], ["inspect", str(run)]):
         assert main(argv) == 2
         err = capsys.readouterr().err

@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from jaxlstm.cli import main
-from jaxlstm.train import Trainer, TrainingDiverged, fit, load_config, load_run
+from jaxlstm.train import TaskTrainer, TrainingDiverged, fit, load_config, load_run
 from jaxlstm.train.checkpoint import Checkpoints
 
 OVERFLOW = ["optim.name=sgd", "optim.momentum=0.0", "optim.clip_norm=null", "optim.learning_rate=1e300",
@@ -42,14 +42,14 @@ def test_an_update_to_non_finite_parameters_is_never_saved(tiny_lm, tmp_path, ca
 
 
 def test_a_nan_validation_loss_stops_the_run_before_its_checkpoint(tiny_lm, monkeypatch):
-    original, calls = Trainer.evaluate, []
+    original, calls = TaskTrainer.evaluate, []
 
     def evaluate(self, eval_step):  # the second evaluation (step 20) gives NaN
         calls.append(1)
         metrics = original(self, eval_step)
         return {**metrics, "valid/loss": math.nan} if len(calls) == 2 else metrics
 
-    monkeypatch.setattr(Trainer, "evaluate", evaluate)
+    monkeypatch.setattr(TaskTrainer, "evaluate", evaluate)
     cfg = load_config(tiny_lm)  # evaluations and checkpoints at 10 and 20
     with pytest.raises(TrainingDiverged, match=r"validation loss became nan at step 20; stopped "
                                                r"without saving. The last good checkpoint is step 10 "):
@@ -57,4 +57,4 @@ def test_a_nan_validation_loss_stops_the_run_before_its_checkpoint(tiny_lm, monk
     assert _steps(cfg.run_dir) == [10]
     monkeypatch.undo()
     _, trainer = load_run(cfg.run_dir, which="latest")
-    assert all(np.isfinite(x).all() for x in jax.tree.leaves(trainer.state))
+    assert all(np.isfinite(x).all() for x in jax.tree.leaves(trainer.params))

@@ -20,7 +20,7 @@ import numpy as np
 import pytest
 
 from jaxlstm.cli import main
-from jaxlstm.train import Trainer, load_run
+from jaxlstm.train import TaskTrainer, load_run
 from jaxlstm.train.checkpoint import Checkpoints
 from jaxlstm.train.interrupt import RunInterrupted, StepInterrupt
 from jaxlstm.train.metrics import read_metrics
@@ -34,7 +34,7 @@ def _cmd(config, *extra):
 
 def _params(run_dir):
     _, trainer = load_run(run_dir, which="latest")
-    return [np.asarray(x) for x in jax.tree.leaves((trainer.state, trainer.opt_state))]
+    return [np.asarray(x) for x in jax.tree.leaves((trainer.params, trainer.opt_state))]
 
 
 def _wait_for_checkpoint(run_dir: Path, proc, at_least: int, timeout=120.0):
@@ -132,7 +132,7 @@ def _signal_inside(monkeypatch, owner, name, signum, at_call=1):
     return calls
 
 
-@pytest.mark.parametrize("owner,name", [(Trainer, "evaluate"), (Checkpoints, "save")],
+@pytest.mark.parametrize("owner,name", [(TaskTrainer, "evaluate"), (Checkpoints, "save")],
                          ids=["during-eval", "during-save"])
 def test_sigint_during_eval_or_save_exits_130_and_resumes(tiny_lm, tmp_path, capsys, monkeypatch,
                                                           owner, name):

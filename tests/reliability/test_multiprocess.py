@@ -109,9 +109,9 @@ def test_two_processes_train_fail_cleanly_resume_and_match_one_process(tiny_lm, 
     _, b = load_run(run, which="latest")
     assert a.step == b.step == steps
     diffs = [float(np.abs(np.asarray(x) - np.asarray(y)).max())
-             for x, y in zip(jax.tree.leaves(a.checkpoint_tree()), jax.tree.leaves(b.checkpoint_tree()))]
+             for x, y in zip(jax.tree.leaves(a.checkpoint_trees()), jax.tree.leaves(b.checkpoint_trees()))]
     print(f"steps {steps}, failed after {took:.1f} s, max |param diff| {max(diffs):.2e}")
-    for x, y in zip(jax.tree.leaves(a.checkpoint_tree()), jax.tree.leaves(b.checkpoint_tree())):
+    for x, y in zip(jax.tree.leaves(a.checkpoint_trees()), jax.tree.leaves(b.checkpoint_trees())):
         np.testing.assert_allclose(np.asarray(y), np.asarray(x), rtol=1e-5, atol=1e-6)
     for key, value in reference["final"].items():
         assert abs(summary["final"][key] - value) <= 1e-4 * max(1.0, abs(value)), key

@@ -10,18 +10,18 @@ import jax
 import numpy as np
 import pytest
 
-from jaxlstm.train import ConfigError, Trainer, load_config
+from jaxlstm.train import ConfigError, TaskTrainer, load_config
 
 SGD = ["optim.name=sgd", "optim.momentum=0.0", "optim.clip_norm=null", "optim.learning_rate=0.5"]
 
 
 def _step(config, overrides, step=0):
-    trainer = Trainer.build(load_config(config, SGD + overrides))
+    trainer = TaskTrainer(load_config(config, SGD + overrides))
     train_step, _ = trainer.compiled_steps()
-    carry = (trainer.carry,) if trainer.stateful else ()
-    state, _, loss, metrics, *carry = train_step(
-        trainer.state, trainer.opt_state, trainer.batch(step), trainer.key(step), *carry)
-    before = [np.asarray(x) for x in jax.tree.leaves(trainer.state)]
+    state, _, _, carry, loss, metrics = train_step(
+        trainer.params, trainer.model_state, trainer.opt_state, trainer.batch(step), trainer.key(step),
+        trainer.carry)
+    before = [np.asarray(x) for x in jax.tree.leaves(trainer.params)]
     after = [np.asarray(x) for x in jax.tree.leaves(state)]
     return float(loss), metrics, before, after, [np.asarray(x) for x in jax.tree.leaves(carry)]
 

@@ -14,7 +14,7 @@ from jaxlstm.train.metrics import read_metrics
 
 def _leaves(run_dir, which="latest"):
     _, trainer = load_run(run_dir, which=which)
-    return [np.asarray(x) for x in jax.tree.leaves(trainer.state)]
+    return [np.asarray(x) for x in jax.tree.leaves(trainer.params)]
 
 
 def test_run_folder_contents_and_learning(tiny_lm):
@@ -69,7 +69,7 @@ def test_nan_loss_stops_with_the_step_and_keeps_last_checkpoint(tiny_lm):
     ckpt.close()
     assert steps == [1]  # the last good checkpoint stays, nothing of step 2
     _, trainer = load_run(cfg.run_dir, which="latest")
-    assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves((trainer.state, trainer.opt_state)))
+    assert all(np.all(np.isfinite(x)) for x in jax.tree.leaves((trainer.params, trainer.opt_state)))
     _, eval_step = trainer.compiled_steps()
     assert np.isfinite(trainer.evaluate(eval_step)["valid/loss"])  # and it really is good
 
@@ -79,7 +79,7 @@ def test_corrupted_latest_checkpoint_falls_back_with_warning(tiny_lm):
     fit(cfg, quiet=True)
     latest = cfg.run_dir / "checkpoints" / "20"
     for f in latest.rglob("*"):
-        if f.is_file() and f.stat().st_size > 0 and "state" in str(f):
+        if f.is_file() and f.stat().st_size > 0 and "params" in str(f):
             f.write_bytes(b"\0" * 7)
     with pytest.warns(UserWarning, match="checkpoint step 20 .* could not be read .*; using step 10 instead"):
         cfg2, trainer = load_run(cfg.run_dir, which="latest")

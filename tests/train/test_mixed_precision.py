@@ -92,7 +92,7 @@ def test_bf16_training_run_ends_close_to_float32(tiny_lm):
         summaries[dtype] = fit(cfg, quiet=True)
         assert (cfg.run_dir / "summary.json").is_file()
         _, trainer = load_run(cfg.run_dir, which="latest")
-        assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(trainer.state))
+        assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(trainer.params))
         assert all(leaf.dtype == jnp.float32 for leaf in jax.tree.leaves(trainer.opt_state)
                    if jnp.issubdtype(leaf.dtype, jnp.floating))
     bpc = {k: s["final"]["valid/bpc"] for k, s in summaries.items()}

@@ -15,14 +15,14 @@ import textwrap
 import jax
 import pytest
 
-from jaxlstm.train import ConfigError, Trainer, load_config
+from jaxlstm.train import ConfigError, TaskTrainer, load_config
 from jaxlstm.train.mesh import make_mesh, parse_mesh
 
 SCRIPT = textwrap.dedent(r"""
     import json, sys, time
     t0 = time.perf_counter()
     import jax, numpy as np
-    from jaxlstm.train import ConfigError, Trainer, fit, load_config, load_run
+    from jaxlstm.train import ConfigError, TaskTrainer, fit, load_config, load_run
 
     config, out = sys.argv[1], sys.argv[2]
     base = [f"out_dir={out}", "train.batch_size=8"]
@@ -35,11 +35,11 @@ SCRIPT = textwrap.dedent(r"""
                   "stream_lm": ["data.eval_lanes=8"]}
 
     def one_step(extra, task="char_lm"):
-        trainer = Trainer.build(load_config(config, base + [f"task={task}"] + small_eval[task] + extra))
+        trainer = TaskTrainer(load_config(config, base + [f"task={task}"] + small_eval[task] + extra))
         train_step, _ = trainer.compiled_steps()
-        carry = (trainer.carry,) if trainer.stateful else ()
-        state, _, loss, metrics, *carry = train_step(
-            trainer.state, trainer.opt_state, trainer.batch(3), trainer.key(3), *carry)
+        state, _, _, carry, loss, metrics = train_step(
+            trainer.params, trainer.model_state, trainer.opt_state, trainer.batch(3), trainer.key(3),
+            trainer.carry)
         return trainer, float(loss), leaves(state), leaves(carry)
 
     for task in ("char_lm", "stream_lm"):
@@ -48,7 +48,7 @@ SCRIPT = textwrap.dedent(r"""
                   ("data4_model2", ["train.mesh=data=4,model=2", "train.shard_params=true"]))
         for name, extra in meshes[1:] if task == "stream_lm" else meshes:
             trainer, loss, params, carry = one_step(extra, task)
-            w_x = trainer.state["encoder"]["forward_cells"][0]["w_x"][...]
+            w_x = trainer.params["encoder"]["forward_cells"][0]["w_x"][...]
             result[f"{task}/{name}"] = {
                 "loss_diff": abs(loss - loss0),
                 "param_diff": max(float(np.abs(a - b).max()) for a, b in zip(params, params0)),
@@ -57,7 +57,7 @@ SCRIPT = textwrap.dedent(r"""
             result["time/" + task + name] = time.perf_counter() - t0
 
     try:
-        Trainer.build(load_config(config, base + ["train.mesh=data=8", "train.batch_size=12"]))
+        TaskTrainer(load_config(config, base + ["train.mesh=data=8", "train.batch_size=12"]))
     except ConfigError as e:
         result["batch_error"] = str(e)
 
@@ -68,9 +68,9 @@ SCRIPT = textwrap.dedent(r"""
     fit(load_config(config, base + sharded + ["name=part"]), resume=True, quiet=True)
     full, part = load_run(f"{out}/full", which="latest")[1], load_run(f"{out}/part", which="latest")[1]
     result["resume_max_diff"] = max(float(np.abs(a - b).max()) for a, b in
-                                    zip(leaves(full.checkpoint_tree()), leaves(part.checkpoint_tree())))
-    result["resume_leaves"] = len(leaves(full.checkpoint_tree()))
-    w_x = part.state["encoder"]["forward_cells"][0]["w_x"][...]
+                                    zip(leaves(full.checkpoint_trees()), leaves(part.checkpoint_trees())))
+    result["resume_leaves"] = len(leaves(full.checkpoint_trees()))
+    w_x = part.params["encoder"]["forward_cells"][0]["w_x"][...]
     result["restored_w_x_spec"] = list(w_x.sharding.spec)
     result["restored_w_x_devices"] = len(w_x.sharding.device_set)
     result["time/total"] = time.perf_counter() - t0
@@ -148,8 +148,8 @@ def test_mesh_on_one_device(tiny_lm):
     # The override syntax parses with OmegaConf's dotlist.
     cfg = load_config(tiny_lm, ["train.mesh=data=1"])
     assert cfg.train.mesh == "data=1"
-    trainer = Trainer.build(cfg)
-    assert trainer.mesh is not None and len(jax.tree.leaves(trainer.state)) > 0
+    trainer = TaskTrainer(cfg)
+    assert trainer.mesh is not None and len(jax.tree.leaves(trainer.params)) > 0
 
 
 def test_distributed_flag_calls_jax_distributed_initialize(tiny_lm, monkeypatch):

@@ -56,7 +56,7 @@ def _chunk_losses(task, model, batch_size, force_no_reset=False):
         if force_no_reset:
             batch = {**batch, "reset": np.zeros_like(batch["reset"])}
         loss, _, carry = step(batch, carry)
-        losses.append(float(loss))
+        losses.append(float(loss.value))
     return losses, carry
 
 
@@ -119,7 +119,7 @@ def test_tbptt_run_resumes_bit_identical_with_its_carried_state(stream_config):
     _, a = load_run(full.run_dir, which="latest")
     _, b = load_run(full.run_dir.parent / "part", which="latest")
     assert max(float(np.abs(np.asarray(c)).max()) for c in jax.tree.leaves(a.carry)) > 1e-3
-    for x, y in zip(jax.tree.leaves(a.checkpoint_tree()), jax.tree.leaves(b.checkpoint_tree())):
+    for x, y in zip(jax.tree.leaves(a.checkpoint_trees()), jax.tree.leaves(b.checkpoint_trees())):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
     # The run folder of the uninterrupted run.
     for name in ("config.yaml", "metrics.jsonl", "learning_curves.png", "summary.json"):

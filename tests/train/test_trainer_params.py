@@ -3,41 +3,29 @@
 import jax
 import jax.numpy as jnp
 import numpy as np
+import optax
 from flax import nnx
 
 from jaxlstm.nn import BiLSTMCRF
-from jaxlstm.train import Trainer, load_config
-from jaxlstm.train.tasks.base import Task
+from jaxlstm.train import Trainer
 
 
-class _Tagging(Task):
-    name = "_tagging_probe"
+def test_constraint_biases_are_not_trained():
+    model = BiLSTMCRF(7, 3, hidden_size=4, embed_dim=4, tag_names=["O", "B-X", "I-X"], rngs=nnx.Rngs(0))
 
-    def make_model(self, rngs):
-        return BiLSTMCRF(7, 3, hidden_size=4, embed_dim=4, tag_names=["O", "B-X", "I-X"], rngs=rngs)
+    def loss(model, batch):
+        return -model.log_likelihood(batch["tokens"], batch["tags"]).mean()
 
-    def loss(self, model, batch, key):
-        return -model.log_likelihood(batch["tokens"], batch["tags"]).mean(), {}
-
-
-def test_constraint_biases_are_not_trained(tiny_lm):
-    cfg = load_config(tiny_lm)
-    task = _Tagging(cfg)
-    model = task.make_model(nnx.Rngs(0))
-    graphdef, params, rest = nnx.split(model, nnx.Param, ...)
-    trainer = Trainer(cfg, task, graphdef, params, rest, None, None)
-    import optax
-
-    trainer.optimizer = optax.sgd(10.0)
-    trainer.opt_state = trainer.optimizer.init(trainer.state)
-    train_step, _ = trainer.compiled_steps()
     batch = {"tokens": jnp.array([[1, 2, 3]]), "tags": jnp.array([[0, 2, 1]])}  # O -> I-X is illegal
-    before = [np.asarray(x) for x in jax.tree.leaves(rest)]
-    state, _, loss, _ = train_step(trainer.state, trainer.opt_state, batch, None)
-    assert np.isfinite(float(loss))
-    changed = [not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(params), jax.tree.leaves(state))]
+    trainer = Trainer(model, loss, [batch], optimizer=optax.sgd(10.0))
+    train_step, _ = trainer.compiled_steps()
+    before = [np.asarray(x) for x in jax.tree.leaves(trainer.model_state)]
+    params, model_state, _, _, loss_value, _ = train_step(
+        trainer.params, trainer.model_state, trainer.opt_state, batch, None, None)
+    assert np.isfinite(float(loss_value))
+    changed = [not np.array_equal(a, b) for a, b in zip(jax.tree.leaves(trainer.params), jax.tree.leaves(params))]
     assert any(changed)
-    assert len(jax.tree.leaves(state)) == len(jax.tree.leaves(params))  # no constraint leaf in the state
-    for a, b in zip(jax.tree.leaves(trainer.rest), before):
+    assert len(jax.tree.leaves(params)) == len(jax.tree.leaves(trainer.params))  # no constraint leaf
+    for a, b in zip(jax.tree.leaves(model_state), before):
         np.testing.assert_array_equal(a, b)
     assert min(float(np.min(b)) for b in before) <= -1e4  # there is a constraint to protect

@@ -43,8 +43,9 @@ class Adding(Task):
         held_out = adding_problem(self.data.eval_size, self.data.min_length, np.random.default_rng(987))
         self._eval = [_batch(held_out)]
 
-    def make_model(self, rngs):
-        return SequenceRegressor(2, 1, rngs=rngs, **self.cfg.model.encoder_kwargs())
+    @classmethod
+    def build_model(cls, cfg, dims, rngs):
+        return SequenceRegressor(2, 1, rngs=rngs, **cfg.model.encoder_kwargs())
 
     def train_batch(self, rng, batch_size):
         return _batch(adding_problem(batch_size, self.data.min_length, rng))

@@ -14,6 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from jaxlstm.train.average import Average, mean_over_batches
+
 Batch = dict  # str -> np.ndarray with a leading batch axis
 
 
@@ -35,8 +37,18 @@ class Task:
         self.cfg = cfg
         self.data = cfg.data
 
-    def make_model(self, rngs: nnx.Rngs) -> nnx.Module:
+    def model_dims(self) -> dict:
+        """The sizes the model takes from the data (vocabulary, features, classes, tag
+        names), JSON-able; saved as model.json so `load_model` needs no data. Default: none."""
+        return {}
+
+    @classmethod
+    def build_model(cls, cfg, dims: dict, rngs: nnx.Rngs) -> nnx.Module:
+        """The model of config `cfg` with the data sizes `dims` (`model_dims()`)."""
         raise NotImplementedError
+
+    def make_model(self, rngs: nnx.Rngs) -> nnx.Module:
+        return self.build_model(self.cfg, self.model_dims(), rngs)
 
     def train_batch(self, rng: np.random.Generator, batch_size: int) -> Batch:
         raise NotImplementedError
@@ -45,12 +57,14 @@ class Task:
         raise NotImplementedError
 
     def loss(self, model: nnx.Module, batch: Batch, key) -> tuple[jax.Array, dict]:
-        """(scalar loss, {metric: scalar}) for one batch; jittable. key: dropout key or None."""
+        """(loss, {metric: value}) for one batch, each a scalar or an `Average`; jittable.
+        key: dropout key or None."""
         raise NotImplementedError
 
     def evaluate(self, model: nnx.Module, eval_step: Callable) -> dict:
-        """Metrics on the held-out batches; by default the example-weighted mean of the
-        loss metrics. `eval_step(batch) -> (loss, metrics)` is the jitted `loss`."""
+        """Metrics on the held-out batches; by default the pooled mean of the loss
+        metrics (`mean_over_batches`). `eval_step(batch) -> (loss, metrics)` is the jitted
+        `loss` in eval mode."""
         return held_out_metrics(self.eval_batches(), eval_step)
 
     def write_plots(self, model: nnx.Module, run_dir) -> None:
@@ -65,17 +79,7 @@ class Task:
         return "seq"
 
 
-def held_out_metrics(batches: list[Batch], eval_step: Callable) -> dict:
-    """Example-weighted mean of `eval_step(batch) -> (loss, metrics)` over `batches`:
-    {"loss": float, metric: float}, each batch weighted by its leading (batch) axis."""
-    totals, count = {}, 0
-    for batch in batches:
-        n = len(next(iter(batch.values())))
-        loss, metrics = eval_step(batch)
-        for k, v in {"loss": loss, **metrics}.items():
-            totals[k] = totals.get(k, 0.0) + float(v) * n
-        count += n
-    return {k: v / count for k, v in totals.items()}
+held_out_metrics = mean_over_batches
 
 
 def valid_and_test_metrics(valid: list[Batch], test: list[Batch], eval_step: Callable) -> dict:
@@ -85,13 +89,15 @@ def valid_and_test_metrics(valid: list[Batch], test: list[Batch], eval_step: Cal
     return {**held_out_metrics(valid, eval_step), **{f"test_{k}": v for k, v in test_metrics.items()}}
 
 
-def cross_entropy(logits: jax.Array, labels: jax.Array, mask=None) -> tuple[jax.Array, jax.Array]:
-    """Mean softmax cross-entropy (nats) and accuracy over positions where `mask` is true."""
+def cross_entropy(logits: jax.Array, labels: jax.Array, mask=None):
+    """Mean softmax cross-entropy (nats) and accuracy: scalars over every position, or,
+    with `mask`, `Average`s over the positions where `mask` is true (so evaluation pools
+    them over tokens)."""
     logp = jax.nn.log_softmax(logits.astype(jnp.float32))
     nll = -jnp.take_along_axis(logp, labels[..., None], axis=-1)[..., 0]
     correct = (jnp.argmax(logits, -1) == labels).astype(jnp.float32)
     if mask is None:
         return nll.mean(), correct.mean()
     mask = mask.astype(jnp.float32)
-    denom = jnp.maximum(mask.sum(), 1.0)
-    return (nll * mask).sum() / denom, (correct * mask).sum() / denom
+    count = mask.sum()
+    return Average((nll * mask).sum(), count), Average((correct * mask).sum(), count)

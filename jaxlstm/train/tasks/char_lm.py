@@ -49,6 +49,16 @@ def unigram_baseline(train_ids: np.ndarray, valid_ids: np.ndarray, vocab_size: i
     return {"unigram_bpc": float(-logp[valid_ids].mean()), "uniform_bpc": math.log2(vocab_size)}
 
 
+def vocab_dims(vocab: CharVocab) -> dict:
+    """model.json's record of a character vocabulary: its characters in id order."""
+    return {"chars": "".join(vocab.chars), "unk": vocab.unk}
+
+
+def vocab_of(dims: dict) -> CharVocab:
+    """The vocabulary `vocab_dims` recorded (e.g. to sample from a loaded model)."""
+    return CharVocab(tuple(dims["chars"]), unk=dims.get("unk"))
+
+
 @dataclass
 class CharLMData(TextData):
     eval_batches: int = 8
@@ -78,9 +88,13 @@ class CharLM(Task):
                                char_lm_batches(self.valid_ids, d.seq_len, d.eval_batch_size, rng)))
                       for _ in range(d.eval_batches)]
 
-    def make_model(self, rngs):
-        m = self.cfg.model
-        return LanguageModel(len(self.vocab), embed_dim=m.embed_dim, rngs=rngs, **m.encoder_kwargs())
+    def model_dims(self):
+        return vocab_dims(self.vocab)
+
+    @classmethod
+    def build_model(cls, cfg, dims, rngs):
+        m = cfg.model
+        return LanguageModel(len(dims["chars"]), embed_dim=m.embed_dim, rngs=rngs, **m.encoder_kwargs())
 
     def train_batch(self, rng, batch_size):
         inputs, targets = char_lm_batches(self.train_ids, self.data.seq_len, batch_size, rng)

@@ -28,6 +28,7 @@ from flax import nnx
 
 from jaxlstm.nn.ctc import ctc_greedy_decode, ctc_loss, label_error_rate
 from jaxlstm.nn.heads import SequenceLabeler
+from jaxlstm.train.average import Average, mean_over_batches
 from jaxlstm.train.config_checks import ConfigError, check_positive
 from jaxlstm.train.tasks.base import Task
 
@@ -129,9 +130,10 @@ class CTC(Task):
                        for k in ("xs", "lengths", "labels", "label_lengths")}
                       for i in range(0, d.eval_size, d.eval_batch_size)]
 
-    def make_model(self, rngs):
-        return SequenceLabeler(self.data.num_labels + 1, in_features=self.data.feature_dim,
-                               rngs=rngs, **self.cfg.model.encoder_kwargs())
+    @classmethod
+    def build_model(cls, cfg, dims, rngs):
+        return SequenceLabeler(cfg.data.num_labels + 1, in_features=cfg.data.feature_dim,
+                               rngs=rngs, **cfg.model.encoder_kwargs())
 
     def train_batch(self, rng, batch_size):
         batch = ctc_examples(batch_size, self.data, rng)
@@ -145,7 +147,7 @@ class CTC(Task):
         logits = model(batch["xs"], lengths=batch["lengths"], rngs=key, deterministic=key is None)
         per_sequence = ctc_loss(logits, batch["lengths"], batch["labels"], batch["label_lengths"],
                                 blank_id=BLANK)
-        return per_sequence.sum() / batch["label_lengths"].sum(), {}
+        return Average(per_sequence.sum(), batch["label_lengths"].sum()), {}  # nats per label
 
     def logits(self, model) -> np.ndarray:
         """Per-frame logits (N, T, K) of the held-out set."""
@@ -154,9 +156,8 @@ class CTC(Task):
                                for b in self._eval])
 
     def evaluate(self, model, eval_step):
-        nll = sum(float(eval_step(b)[0]) * int(b["label_lengths"].sum()) for b in self._eval)
         ler, _ = greedy_ler(self.logits(model), self._held_out["lengths"], self.refs)
-        return {"loss": nll / sum(len(r) for r in self.refs), "ler": ler}
+        return {**mean_over_batches(self._eval, eval_step), "ler": ler}
 
     def baseline(self):
         proto = prototypes(self.data)

@@ -67,10 +67,13 @@ class Digits(Task):
                               f"an image, got train/valid/test sizes {sizes}")
         self._valid, self._test = [valid], [test]
 
-    def make_model(self, rngs):
-        in_features = self.train["inputs"].shape[-1]
-        return SequenceClassifier(10, in_features=in_features, rngs=rngs,
-                                  **self.cfg.model.encoder_kwargs())
+    def model_dims(self):
+        return {"in_features": int(self.train["inputs"].shape[-1])}
+
+    @classmethod
+    def build_model(cls, cfg, dims, rngs):
+        return SequenceClassifier(10, in_features=dims["in_features"], rngs=rngs,
+                                  **cfg.model.encoder_kwargs())
 
     def train_batch(self, rng, batch_size):
         idx = rng.integers(0, len(self.train["labels"]), batch_size)

@@ -90,8 +90,9 @@ class Forecast(Task):
         self.train = _relative(data.train)
         self._valid, self._test = [_relative(data.valid)], [_relative(data.test)]
 
-    def make_model(self, rngs):
-        return SequenceRegressor(1, self.data.horizon, rngs=rngs, **self.cfg.model.encoder_kwargs())
+    @classmethod
+    def build_model(cls, cfg, dims, rngs):
+        return SequenceRegressor(1, cfg.data.horizon, rngs=rngs, **cfg.model.encoder_kwargs())
 
     def train_batch(self, rng, batch_size):
         idx = rng.integers(0, len(self.train["targets"]), batch_size)

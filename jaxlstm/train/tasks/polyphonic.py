@@ -46,6 +46,7 @@ import optax
 from jaxlstm.data.chorales import NUM_KEYS, load_chorales, split_indices
 from jaxlstm.data.ragged import pad_frames
 from jaxlstm.nn.heads import SequenceRegressor
+from jaxlstm.train.average import Average
 from jaxlstm.train.config_checks import ConfigError, check_positive
 from jaxlstm.train.tasks.base import Task, valid_and_test_metrics
 
@@ -163,9 +164,10 @@ class Polyphonic(Task):
         longest = max(len(r) - 1 for rolls in held_out.values() for r in rolls)
         self._valid, self._test = ([next_frame_batch(held_out[k], longest)] for k in ("valid", "test"))
 
-    def make_model(self, rngs):
+    @classmethod
+    def build_model(cls, cfg, dims, rngs):
         return SequenceRegressor(NUM_KEYS, NUM_KEYS, per_step=True, rngs=rngs,
-                                 **self.cfg.model.encoder_kwargs())
+                                 **cfg.model.encoder_kwargs())
 
     def train_batch(self, rng, batch_size):
         if self.data.length_grouped:
@@ -188,9 +190,9 @@ class Polyphonic(Task):
         logits = model(batch["inputs"], lengths=batch["lengths"], rngs=key,
                        deterministic=key is None)
         nll, frames, tp, fp, fn = bernoulli_nll_terms(logits, batch["targets"], batch["lengths"])
-        loss = nll.sum() / jnp.maximum(frames.sum(), 1.0)
+        loss = Average(nll.sum(), frames.sum())  # nats per frame, pooled over frames
         return loss, {"nll": loss, "nll_seq": jnp.mean(nll / jnp.maximum(frames, 1.0)),
-                      "frame_accuracy": tp / jnp.maximum(tp + fp + fn, 1.0)}
+                      "frame_accuracy": Average(tp, tp + fp + fn)}
 
     def evaluate(self, model, eval_step):
         return valid_and_test_metrics(self._valid, self._test, eval_step)

@@ -113,9 +113,10 @@ class ReberContinual(Task):
         held_out = continual_reber(d.eval_streams, d.eval_length, np.random.default_rng(985))
         self._eval = [{"xs": held_out.xs, "targets": held_out.targets}]
 
-    def make_model(self, rngs):
+    @classmethod
+    def build_model(cls, cfg, dims, rngs):
         return SequenceLabeler(len(SYMBOLS), in_features=len(SYMBOLS), rngs=rngs,
-                               **self.cfg.model.encoder_kwargs())
+                               **cfg.model.encoder_kwargs())
 
     def train_batch(self, rng, batch_size):
         begin = self._starts[rng.integers(0, len(self._starts), size=batch_size)]

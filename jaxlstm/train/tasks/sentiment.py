@@ -73,9 +73,13 @@ class Imdb(Task):
         test = {"inputs": dataset.test.ids, "lengths": dataset.test.lengths, "labels": dataset.test.labels}
         self._valid, self._test = _batches(valid, d.eval_batch_size), _batches(test, d.eval_batch_size)
 
-    def make_model(self, rngs):
-        m = self.cfg.model
-        return SequenceClassifier(2, vocab_size=len(self.vocab), embed_dim=m.embed_dim, pooling="mean",
+    def model_dims(self):
+        return {"vocab_size": len(self.vocab)}
+
+    @classmethod
+    def build_model(cls, cfg, dims, rngs):
+        m = cfg.model
+        return SequenceClassifier(2, vocab_size=dims["vocab_size"], embed_dim=m.embed_dim, pooling="mean",
                                   rngs=rngs, **m.encoder_kwargs())
 
     def train_batch(self, rng, batch_size):

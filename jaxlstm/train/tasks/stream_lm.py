@@ -24,9 +24,10 @@ import numpy as np
 from flax import nnx
 
 from jaxlstm.nn.heads import LanguageModel
+from jaxlstm.train.average import Average, pooled_mean
 from jaxlstm.train.config_checks import ConfigError, check_positive
 from jaxlstm.train.tasks.base import Task, cross_entropy
-from jaxlstm.train.tasks.char_lm import TextData, read_text, unigram_baseline
+from jaxlstm.train.tasks.char_lm import CharLM, TextData, read_text, unigram_baseline, vocab_dims
 
 
 def document_lanes(documents: list, seq_len: int, lanes: int) -> dict:
@@ -105,9 +106,12 @@ class StreamLM(Task):
         docs = split_documents(text, self.data.document_separator, lanes)
         return document_lanes([self.vocab.encode(t) for t in docs], self.data.seq_len, lanes)
 
-    def make_model(self, rngs):
-        m = self.cfg.model
-        return LanguageModel(len(self.vocab), embed_dim=m.embed_dim, rngs=rngs, **m.encoder_kwargs())
+    def model_dims(self):
+        return vocab_dims(self.vocab)
+
+    @classmethod
+    def build_model(cls, cfg, dims, rngs):
+        return CharLM.build_model(cfg, dims, rngs)
 
     def initial_carry(self, batch_size: int):
         """Zero states for `batch_size` lanes, shaped as the encoder's `initial_state`."""
@@ -140,24 +144,21 @@ class StreamLM(Task):
         logits, final = model(batch["inputs"], lengths=batch["lengths"], initial_state=carry, rngs=key, deterministic=key is None)
         mask = jnp.arange(logits.shape[1])[None, :] < batch["lengths"][:, None]
         loss, acc = cross_entropy(logits, batch["targets"], mask)
-        return loss, {"bpc": loss / math.log(2.0), "accuracy": acc}, jax.lax.stop_gradient(final)
+        bpc = Average(loss.total / math.log(2.0), loss.count)
+        return loss, {"bpc": bpc, "accuracy": acc}, jax.lax.stop_gradient(final)
 
     def evaluate(self, model, eval_step) -> dict:
         """Token-weighted metrics over the held-out lanes, carrying the state through them;
         `bpc_reset_each_chunk` resets it at every chunk instead."""
         out = {}
         for suffix, reset_all in (("", False), ("_reset_each_chunk", True)):
-            carry = self.initial_carry(self.data.eval_lanes)
-            totals, count = {}, 0
+            carry, results = self.initial_carry(self.data.eval_lanes), []
             for batch in self.eval_batches():
                 if reset_all:
                     batch = {**batch, "reset": np.ones_like(batch["reset"])}
-                tokens = int(batch["lengths"].sum())
                 loss, metrics, carry = eval_step(batch, carry)
-                for k, v in {"loss": loss, **metrics}.items():
-                    totals[k] = totals.get(k, 0.0) + float(v) * tokens
-                count += tokens
-            out.update({f"{k}{suffix}": v / count for k, v in totals.items()
+                results.append((len(batch["reset"]), {"loss": loss, **metrics}))
+            out.update({f"{k}{suffix}": v for k, v in pooled_mean(results).items()
                         if not reset_all or k == "bpc"})
         return out
 

@@ -38,6 +38,7 @@ from jaxlstm.data.tagged import build_vocabs, encode_tagged
 from jaxlstm.data.vocab import TagVocab
 from jaxlstm.nn.crf import allowed_start, allowed_transitions
 from jaxlstm.nn.tagger import BiLSTMCRF
+from jaxlstm.train.average import Average, mean_over_batches
 from jaxlstm.train.config_checks import ConfigError
 from jaxlstm.train.tasks.base import Task
 
@@ -213,11 +214,15 @@ class Tagging(Task):
         held_out = encode_tagged(valid, self.vocab, self.tag_vocab, lower=d.lower)
         self._eval = _batches(held_out, np.arange(len(valid)), d.eval_batch_size)
 
-    def make_model(self, rngs):
-        m = self.cfg.model
-        return BiLSTMCRF(len(self.vocab), len(self.tag_vocab), embed_dim=m.embed_dim,
-                         tag_names=self.tag_vocab.tags if self.scheme else None,
-                         scheme=self.scheme or "BIO", use_crf=self.data.use_crf, rngs=rngs,
+    def model_dims(self):
+        return {"vocab_size": len(self.vocab), "tags": list(self.tag_vocab.tags), "scheme": self.scheme}
+
+    @classmethod
+    def build_model(cls, cfg, dims, rngs):
+        m = cfg.model
+        return BiLSTMCRF(dims["vocab_size"], len(dims["tags"]), embed_dim=m.embed_dim,
+                         tag_names=dims["tags"] if dims["scheme"] else None,
+                         scheme=dims["scheme"] or "BIO", use_crf=cfg.data.use_crf, rngs=rngs,
                          **m.encoder_kwargs())
 
     def train_batch(self, rng, batch_size):
@@ -230,7 +235,7 @@ class Tagging(Task):
     def loss(self, model, batch, key):
         ll = model.log_likelihood(batch["tokens"], batch["tags"], batch["lengths"],
                                   rngs=key, deterministic=key is None)
-        return -ll.sum() / batch["lengths"].sum(), {}
+        return Average(-ll.sum(), batch["lengths"].sum()), {}  # nats per token
 
     def predict(self, model) -> list[list[str]]:
         """Viterbi (or per-token argmax) tags of the held-out sentences, without padding."""
@@ -242,10 +247,8 @@ class Tagging(Task):
         return paths
 
     def evaluate(self, model, eval_step):
-        nll = sum(float(eval_step(b)[0]) * int(b["lengths"].sum()) for b in self._eval)
-        tokens = sum(int(b["lengths"].sum()) for b in self._eval)
         gold = [s.tags for s in self.valid_sentences]
-        return {"loss": nll / tokens, **tag_scores(gold, self.predict(model), self.chunked)}
+        return {**mean_over_batches(self._eval, eval_step), **tag_scores(gold, self.predict(model), self.chunked)}
 
     def most_frequent_tags(self) -> list[list[str]]:
         """The baseline's tags of the held-out sentences: each word's most frequent training

@@ -39,9 +39,10 @@ class TemporalOrder(Task):
         super().__init__(cfg)
         self._eval = [_batch(temporal_order(self.data.eval_size, np.random.default_rng(986)))]
 
-    def make_model(self, rngs):
+    @classmethod
+    def build_model(cls, cfg, dims, rngs):
         return SequenceClassifier(len(CLASSES), in_features=len(SYMBOLS), rngs=rngs,
-                                  **self.cfg.model.encoder_kwargs())
+                                  **cfg.model.encoder_kwargs())
 
     def train_batch(self, rng, batch_size):
         return _batch(temporal_order(batch_size, rng))

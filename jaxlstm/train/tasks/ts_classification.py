@@ -94,9 +94,13 @@ class TsClassification(Task):
         self.train = arrays["train"]
         self._valid, self._test = [arrays["valid"]], [arrays["test"]]
 
-    def make_model(self, rngs):
-        return SequenceClassifier(len(self.classes), in_features=self.train["inputs"].shape[-1],
-                                  pooling=self.data.pooling, rngs=rngs, **self.cfg.model.encoder_kwargs())
+    def model_dims(self):
+        return {"classes": [str(c) for c in self.classes], "in_features": int(self.train["inputs"].shape[-1])}
+
+    @classmethod
+    def build_model(cls, cfg, dims, rngs):
+        return SequenceClassifier(len(dims["classes"]), in_features=dims["in_features"],
+                                  pooling=cfg.data.pooling, rngs=rngs, **cfg.model.encoder_kwargs())
 
     def train_batch(self, rng, batch_size):
         idx = rng.integers(0, len(self.train["labels"]), batch_size)
