@@ -128,7 +128,7 @@ class Trainer:
         if self.stateful:
             batch = self.task.train_chunk(step, tc.batch_size)
         else:
-            batch = self.task.train_batch(np.random.default_rng([tc.seed, step]), tc.batch_size)
+            batch = (self.__dict__.get("_train_data") or self.__dict__.setdefault("_train_data", self.task.train_data(tc.batch_size, tc.seed, tc.order, tc.bucket)))(step)  # TEMPORARY (branch batches): the lead's loop calls task.train_data once
         return batch if self.mesh is None else meshlib.put_rows(self.mesh, batch)
 
     def key(self, step: int):

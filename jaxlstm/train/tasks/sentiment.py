@@ -79,8 +79,14 @@ class Imdb(Task):
                                   rngs=rngs, **m.encoder_kwargs())
 
     def train_batch(self, rng, batch_size):
-        idx = rng.integers(0, len(self.train["labels"]), batch_size)
-        return {k: v[idx] for k, v in self.train.items()}
+        return self.train_data(batch_size, 0).draw(rng)
+
+    def train_data(self, batch_size, seed, order="replacement", bucket=False):
+        """`Batches` of the training reviews; with `bucket`, of similar lengths, cut to
+        widths 32 * 2^k (at most data.max_len)."""
+        widths = dict(min_width=32, time_keys=("inputs",)) if bucket else {}
+        return self.finite_batches(self.train, batch_size, seed, order, bucket,
+                                   lengths=self.train["lengths"], **widths)
 
     def eval_batches(self):
         return self._valid

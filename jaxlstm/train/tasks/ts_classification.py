@@ -99,8 +99,14 @@ class TsClassification(Task):
                                   pooling=self.data.pooling, rngs=rngs, **self.cfg.model.encoder_kwargs())
 
     def train_batch(self, rng, batch_size):
-        idx = rng.integers(0, len(self.train["labels"]), batch_size)
-        return {k: v[idx] for k, v in self.train.items()}
+        return self.train_data(batch_size, 0).draw(rng)
+
+    def train_data(self, batch_size, seed, order="replacement", bucket=False):
+        """`Batches` of the training cases; with `bucket`, of similar lengths, cut to widths
+        8 * 2^k (at most the longest sequence of the whole set)."""
+        widths = dict(min_width=8, time_keys=("inputs",)) if bucket else {}
+        return self.finite_batches(self.train, batch_size, seed, order, bucket,
+                                   lengths=self.train["lengths"], **widths)
 
     def eval_batches(self):
         return self._valid
