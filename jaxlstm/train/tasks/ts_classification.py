@@ -9,7 +9,8 @@ out for validation (it picks the best checkpoint); the test file is reported as
 standard deviation over the training part's frames.
 
 Every batch is padded to the longest sequence of the whole set (one shape, one
-compilation) and the true lengths go to the encoder (`lengths`: the core's
+compilation; with `train.bucket`, training batches of similar lengths are cut to widths
+8 * 2^k) and the true lengths go to the encoder (`lengths`: the core's
 variable-length path), whose output at each sequence's last valid step (or the mean
 over its valid steps, `data.pooling: mean`) feeds a linear softmax classifier.
 The baseline predicts the training part's most frequent class.
