@@ -149,8 +149,8 @@ class TrainConfig:
     grad_accum_steps: int = 1         # micro-batches per step, gradients averaged
     distributed: bool = False         # multi-host: jax.distributed.initialize first
     writers: list[str] = field(default_factory=lambda: ["jsonl"])  # + tensorboard, wandb (jaxlstm.train.writers)
-    order: str = "replacement"        # "replacement": rows drawn anew each step; "epochs": each example once per epoch
-    bucket: bool = False              # batches of similar lengths, padded to few widths (variable-length tasks)
+    order: str = "replacement"        # replacement: new random rows each step; epochs: each example once per epoch
+    bucket: bool = False              # batches of similar lengths, padded to few widths
 
     def __post_init__(self):
         from jaxlstm.train.writers import WRITERS

@@ -68,6 +68,12 @@ def test_without_drop_last_the_last_batch_is_short_and_nothing_is_left_out():
     assert sizes == [5, 5, 5, 5, 3]
     seen = np.concatenate([batches(s)["id"] for s in range(5, 10)])   # epoch 1
     np.testing.assert_array_equal(seen, np.random.default_rng([SEED, 1]).permutation(N))
+    lengths = np.random.default_rng(0).integers(1, 30, N)
+    bucketed = Batches(ids(), B, seed=SEED, drop_last=False, bucket=True, lengths=lengths,
+                       min_width=4, pool=2)
+    rows = [bucketed(s)["id"] for s in range(5, 10)]
+    assert sorted(map(len, rows)) == [3, 5, 5, 5, 5]
+    assert sorted(np.concatenate(rows)) == list(range(N))
 
 
 def test_batches_are_a_pure_function_of_seed_and_step():

@@ -102,8 +102,7 @@ def test_bucketed_epochs_hold_each_example_once_in_few_widths(name, tmp_path, to
 
     batches = task.train_data(B, SEED, "epochs", True)
     perm = np.random.default_rng([SEED, 1]).permutation(n)              # epoch 1's dropped tail
-    whole = {k: v for k, v in examples.items()}
-    want = Counter(signature(whole, i) for i in perm[:n - n % B])
+    want = Counter(signature(examples, i) for i in perm[:n - n % B])
     seen = Counter()
     for step in range(len(batches), 2 * len(batches)):
         batch = batches(step)

@@ -10,8 +10,9 @@ drawn with replacement, each with probability 1/N per draw; with `epochs`, every
 per epoch. Each batch is padded to 64 * 2^k steps (few batch shapes, few compilations).
 With `data.length_grouped` (default) or `train.bucket`, the pieces of a batch have similar
 lengths, so little compute goes to padding: all B drawn from one group of pieces that pad
-to the same length (replacement), or sorted by length within pools of batches (epochs). `data.max_train_steps` trains on random windows of at most
-that many steps of longer pieces (the model starts from a zero state at the window's start);
+to the same length (replacement), or sorted by length within pools of batches (epochs).
+`data.max_train_steps` trains on random windows of at most that many steps of longer
+pieces (the model starts from a zero state at the window's start);
 `data.input_noise` adds Gaussian noise to the inputs. Valid and test are each one batch,
 padded to one length (one compilation).
 
