@@ -14,10 +14,12 @@ Real data that needs no download:
   uea      UEA/UCR .ts classification sets shipped with sktime, e.g. JapaneseVowels (if installed)
 
 Loaders for standard formats: imdb (aclImdb folders), conll (CoNLL-2003, CoNLL-U,
-conlleval-exact entity F1). Utilities: batching, vocab.
+conlleval-exact entity F1). Utilities: batching, vocab, and `Batches` (the training
+batch of step s: epochs or sampling with replacement, length bucketing).
 """
 
 from jaxlstm.data.adding import AddingData, adding_accuracy, adding_correct, adding_problem
+from jaxlstm.data.batches import Batches, bucket_width
 from jaxlstm.data.batching import iterate_batches, length_mask, pad_sequences, random_split
 from jaxlstm.data.chorales import Chorales, load_chorales, piano_roll, read_chorale, split_indices
 from jaxlstm.data.conll import read_conll2003, read_conllu, write_conll
@@ -56,11 +58,12 @@ from jaxlstm.data.uea import TimeSeriesSet, load_ts_pair, load_uea, read_ts
 from jaxlstm.data.vocab import TagVocab, Vocab
 
 __all__ = [
-    "AddingData", "CharVocab", "Chorales", "ChunkScores", "ContinualReberData", "DigitsData",
+    "AddingData", "Batches", "CharVocab", "Chorales", "ChunkScores", "ContinualReberData", "DigitsData",
     "ImdbDataset", "ReberData", "Standardizer", "SyntheticTagging", "TagVocab", "TaggedArrays",
     "TaggedSentence", "TemporalOrderData", "TimeSeriesSet", "Vocab", "adding_accuracy",
-    "adding_correct", "adding_problem", "build_vocabs", "char_lm_batches", "chronological_split",
-    "contiguous_batches", "continual_reber", "encode_tagged", "entity_f1", "forecasting_data",
+    "adding_correct", "adding_problem", "bucket_width", "build_vocabs", "char_lm_batches",
+    "chronological_split", "contiguous_batches", "continual_reber", "encode_tagged", "entity_f1",
+    "forecasting_data",
     "is_valid", "iterate_batches", "legal_next", "length_mask", "load_chorales", "load_digits",
     "load_imdb", "load_imdb_split", "load_series", "load_text", "load_ts_pair", "load_uea",
     "pad_frames", "pad_sequences", "piano_roll", "random_split", "read_chorale", "read_conll2003",

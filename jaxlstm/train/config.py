@@ -18,6 +18,7 @@ from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
 from jaxlstm.core.spec import ACTIVATIONS, VARIANTS, CellSpec
+from jaxlstm.data.batches import ORDERS
 from jaxlstm.nn.encoder import CELLS
 from jaxlstm.train.config_checks import ConfigError, check_choice, check_positive  # noqa: F401
 
@@ -148,10 +149,13 @@ class TrainConfig:
     grad_accum_steps: int = 1         # micro-batches per step, gradients averaged
     distributed: bool = False         # multi-host: jax.distributed.initialize first
     writers: list[str] = field(default_factory=lambda: ["jsonl"])  # + tensorboard, wandb (jaxlstm.train.writers)
+    order: str = "replacement"        # replacement: new random rows each step; epochs: each example once per epoch
+    bucket: bool = False              # batches of similar lengths, padded to few widths
 
     def __post_init__(self):
         from jaxlstm.train.writers import WRITERS
 
+        check_choice("train.order", self.order, ORDERS)
         for writer in self.writers:
             check_choice("train.writers", writer, WRITERS)
         if "jsonl" not in self.writers:

@@ -8,8 +8,9 @@ what every run writes (metrics.jsonl, checkpoints/, learning_curves.png, summary
                 features, classes), so `jaxlstm.train.load_model(RUN)` rebuilds the model
                 without loading the data
 
-Step s uses the batch of step s of `Task.train_data` (drawn from
-`np.random.default_rng([seed, s])` or an epoch's permutation) and the dropout key
+Step s uses the batch of step s of `Task.train_data` (rows drawn from
+`np.random.default_rng([seed, s])`, or an epoch's permutation with `train.order: epochs`;
+`jaxlstm.data.Batches`) and the dropout key
 `fold_in(key(seed), s)`, so a run resumed from a checkpoint continues exactly as the
 uninterrupted run would have.
 
@@ -41,6 +42,7 @@ from flax import nnx
 from jaxlstm.train import mesh as meshlib
 from jaxlstm.train.callbacks import Callback
 from jaxlstm.train.config import Config, load_config
+from jaxlstm.train.config_checks import ConfigError
 from jaxlstm.train.load_model import restore_checkpoint
 from jaxlstm.train.distributed import initialize as initialize_distributed
 from jaxlstm.train.optim import make_optimizer
@@ -66,9 +68,13 @@ class TaskTrainer(Trainer):
             meshlib.check_batch_size(mesh, tc.batch_size, tc.grad_accum_steps)
         stateful = hasattr(task, "initial_carry")
         if stateful:
+            if tc.order != "replacement" or tc.bucket:
+                raise ConfigError(f"config keys train.order/train.bucket: task {task.name} reads its "
+                                  f"lanes in order (truncated BPTT), must be 'replacement'/false, got "
+                                  f"{tc.order!r}/{tc.bucket}")
             data = lambda step: task.train_chunk(step, tc.batch_size)  # noqa: E731
         else:
-            data = lambda step: task.train_batch(np.random.default_rng([tc.seed, step]), tc.batch_size)  # noqa: E731
+            data = task.train_data(tc.batch_size, tc.seed, tc.order, tc.bucket)
         super().__init__(model, task.loss, data, optimizer=make_optimizer(cfg.optim, tc.steps),
                          evaluate=task.evaluate, seed=tc.seed, grad_accum_steps=tc.grad_accum_steps,
                          mesh=mesh, shard_params=tc.shard_params,

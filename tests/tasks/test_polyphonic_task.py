@@ -12,8 +12,8 @@ import pytest
 
 from jaxlstm.train.config import ConfigError, load_config
 from jaxlstm.train.loop import fit
-from jaxlstm.train.tasks.polyphonic import (bernoulli_nll_terms, bucket_length, grouped_draw,
-                                            length_groups, marginal_nll, next_frame_batch,
+from jaxlstm.train.tasks import get_task
+from jaxlstm.train.tasks.polyphonic import (bernoulli_nll_terms, marginal_nll, next_frame_batch,
                                             random_window)
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
@@ -74,11 +74,6 @@ def test_next_frame_batch_shifts_by_one_frame_and_pads():
     assert batch["inputs"][1, 1:].sum() == 0 and batch["targets"][0, 2:].sum() == 0
 
 
-@pytest.mark.parametrize("steps, padded", [(1, 64), (64, 64), (65, 128), (100, 128), (271, 512)])
-def test_bucket_length_is_the_next_power_of_two(steps, padded):
-    assert bucket_length(steps) == padded
-
-
 def test_random_window_keeps_short_rolls_and_cuts_long_ones_anywhere():
     roll = np.arange(10)[:, None] * np.ones((1, 88), np.uint8)      # frame t holds the value t
     rng = np.random.default_rng(0)
@@ -87,23 +82,6 @@ def test_random_window_keeps_short_rolls_and_cuts_long_ones_anywhere():
     assert starts == set(range(7))                                   # 4-frame windows start at 0..6
     window = random_window(rng, roll, 3)
     np.testing.assert_array_equal(window[:, 0], np.arange(window[0, 0], window[0, 0] + 4))
-
-
-def test_grouped_batches_share_a_padded_length_and_draw_each_piece_uniformly():
-    rolls = [np.zeros((n, 88), np.uint8) for n in (5, 65, 10, 300, 129, 66)]   # steps 4, 64, 9, 299, 128, 65
-    groups = length_groups(rolls)
-    assert {k: v.tolist() for k, v in groups.items()} == {64: [0, 1, 2], 512: [3], 128: [4, 5]}
-    cropped = length_groups(rolls, max_steps=100)
-    assert {k: v.tolist() for k, v in cropped.items()} == {64: [0, 1, 2], 128: [3, 4, 5]}
-    rng = np.random.default_rng(0)
-    counts = np.zeros(6)
-    for _ in range(3000):
-        idx = grouped_draw(rng, groups, 6, 4)
-        assert len({bucket_length(len(rolls[i]) - 1) for i in idx}) == 1
-        counts += np.bincount(idx, minlength=6)
-    # each piece 1/6 of the 12000 draws; a batch's draws are correlated through its group (the
-    # lone piece 3 comes 4 at a time), std of its share ~0.007: allow 3 std
-    np.testing.assert_allclose(counts / counts.sum(), np.full(6, 1 / 6), atol=0.02)
 
 
 @pytest.fixture(scope="module")
@@ -142,6 +120,33 @@ def test_jsb_config_trains_two_steps_on_a_tiny_corpus(tiny_corpus, tmp_path):
     assert json.loads((tmp_path / "runs" / "jsb_chorales" / "summary.json").read_text())["steps"] == 2
 
 
+def test_training_batches_follow_the_epoch_and_replacement_rules(tiny_corpus, tmp_path):
+    task = get_task("polyphonic")(tiny(tiny_corpus, tmp_path / "cache", tmp_path / "runs"))
+    rolls = task.train
+    assert len(rolls) == 4 and max(len(r) for r in rolls) - 1 <= 64   # one length group, width 64
+
+    def pieces(batch):
+        """The index of the training piece of each row, found by comparing frames."""
+        found = []
+        for row, n in zip(batch["inputs"], batch["lengths"]):
+            found += [i for i, r in enumerate(rolls) if len(r) - 1 == n and (r[:-1] == row[:n]).all()]
+            assert not row[n:].any()                                    # zero padding after the piece
+        assert len(found) == len(batch["lengths"])
+        return found
+
+    epochs = task.train_data(2, 3, "epochs", False)
+    assert len(epochs) == 2
+    for epoch in range(3):
+        batches = [epochs(s) for s in (2 * epoch, 2 * epoch + 1)]
+        assert all(b["inputs"].shape == (2, 64, 88) for b in batches)
+        assert sorted(pieces(batches[0]) + pieces(batches[1])) == [0, 1, 2, 3]
+    drawn = task.train_data(2, 3, "replacement", False)                 # data.length_grouped
+    for step in range(5):
+        gen = np.random.default_rng([3, step])
+        gen.integers(0, 4)                                              # the anchor; its group is all 4
+        assert pieces(drawn(step)) == list(gen.integers(0, 4, 2))
+
+
 @pytest.mark.parametrize("override, key", [
     ("data.frame_ql=0", "data.frame_ql"),
     ("data.valid_fraction=0", "data.valid_fraction"),
@@ -155,8 +160,6 @@ def test_bad_data_options_name_their_key(override, key):
 
 
 def test_too_small_a_corpus_for_three_splits_is_a_config_error(tiny_corpus, tmp_path):
-    from jaxlstm.train.tasks import get_task
-
     cfg = tiny(tiny_corpus, tmp_path / "cache", tmp_path / "runs", "data.valid_fraction=0.05",
                "data.test_fraction=0.05")
     with pytest.raises(ConfigError, match="every split needs a piece"):

@@ -1,7 +1,7 @@
 """`Task`: what an experiment trains on — data, model, loss and evaluation.
 
 The training loop knows nothing task-specific: it asks the task for a model, for
-the batch of step s (drawn from a NumPy generator seeded by (seed, s), so a resumed
+the batch of step s (`train_data(...)(s)`, a pure function of (seed, s), so a resumed
 run sees the same batches), for the loss, and for evaluation metrics.
 """
 
@@ -14,7 +14,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
+from jaxlstm.data.batches import ORDERS, Batches
 from jaxlstm.train.average import Average, mean_over_batches
+from jaxlstm.train.config_checks import ConfigError, check_choice
 
 Batch = dict  # str -> np.ndarray with a leading batch axis
 
@@ -52,6 +54,51 @@ class Task:
 
     def train_batch(self, rng: np.random.Generator, batch_size: int) -> Batch:
         raise NotImplementedError
+
+    def train_data(self, batch_size: int, seed: int, order: str = "replacement",
+                   bucket: bool = False) -> Callable[[int], Batch]:
+        """The training batches of a run: a function of the step s, pure in (seed, s).
+
+        The default, for tasks that generate fresh examples every step (no finite training
+        set), is `train_batch(np.random.default_rng([seed, s]), batch_size)`; it accepts only
+        order="replacement" and bucket=False. Tasks with a finite training set return a
+        `jaxlstm.data.batches.Batches` (order "replacement" or "epochs", `bucket`).
+
+        Raises:
+          ConfigError: naming train.order or train.bucket when the task cannot serve them.
+        """
+        check_choice("train.order", order, ORDERS)
+        if order != "replacement":
+            raise ConfigError(f"config key train.order: task {self.name} generates new examples "
+                              f"every step (no finite training set to go through in epochs), "
+                              f"must be 'replacement', got {order!r}")
+        if bucket:
+            raise ConfigError(f"config key train.bucket: task {self.name} generates new examples "
+                              f"every step (no finite set of lengths to bucket), must be false, "
+                              f"got {bucket!r}")
+        return lambda step: self.train_batch(np.random.default_rng([seed, step]), batch_size)
+
+    def check_one_length(self, bucket: bool) -> None:
+        """ConfigError naming train.bucket when `bucket` is asked of a task whose training
+        examples all have one length."""
+        if bucket:
+            raise ConfigError(f"config key train.bucket: the training examples of task {self.name} "
+                              f"all have one length (nothing to bucket), must be false, got {bucket!r}")
+
+    def finite_batches(self, examples, batch_size: int, seed: int, order: str, bucket: bool,
+                       **batches_kwargs) -> Batches:
+        """`Batches(examples, batch_size, seed=seed, order=order, bucket=bucket, ...)` over the
+        task's training set, with config errors naming train.order / train.bucket /
+        train.batch_size: bucketing examples without `lengths` (all of one length), or an
+        epoch order with fewer examples than a batch."""
+        check_choice("train.order", order, ORDERS)
+        if batches_kwargs.get("lengths") is None:
+            self.check_one_length(bucket)
+        n = len(examples) if not isinstance(examples, dict) else len(next(iter(examples.values())))
+        if order == "epochs" and batch_size > n and batches_kwargs.get("drop_last", True):
+            raise ConfigError(f"config key train.batch_size: must be <= the {n} training examples "
+                              f"of task {self.name} with train.order='epochs', got {batch_size}")
+        return Batches(examples, batch_size, seed=seed, order=order, bucket=bucket, **batches_kwargs)
 
     def eval_batches(self) -> list[Batch]:
         raise NotImplementedError

@@ -100,6 +100,21 @@ class CharLM(Task):
         inputs, targets = char_lm_batches(self.train_ids, self.data.seq_len, batch_size, rng)
         return {"inputs": inputs, "targets": targets}
 
+    def train_data(self, batch_size, seed, order="replacement", bucket=False):
+        """"replacement": windows at offsets drawn anew each step (`train_batch`). "epochs":
+        the text cut into the non-overlapping windows inputs = ids[kT : kT + T], targets =
+        ids[kT + 1 : kT + T + 1], k = 0 .. (L - 1) // T - 1, each once per epoch (every
+        character is predicted once per epoch)."""
+        self.check_one_length(bucket)
+        if order != "epochs":
+            return super().train_data(batch_size, seed, order, bucket)
+        t = self.data.seq_len
+        starts = np.arange((len(self.train_ids) - 1) // t) * t
+        window = starts[:, None] + np.arange(t)[None, :]
+        windows = {"inputs": self.train_ids[window].astype(np.int32),
+                   "targets": self.train_ids[window + 1].astype(np.int32)}
+        return self.finite_batches(windows, batch_size, seed, order, bucket)
+
     def eval_batches(self):
         return self._eval
 

@@ -95,8 +95,10 @@ class Forecast(Task):
         return SequenceRegressor(1, cfg.data.horizon, rngs=rngs, **cfg.model.encoder_kwargs())
 
     def train_batch(self, rng, batch_size):
-        idx = rng.integers(0, len(self.train["targets"]), batch_size)
-        return {k: v[idx] for k, v in self.train.items()}
+        return self.train_data(batch_size, 0).draw(rng)
+
+    def train_data(self, batch_size, seed, order="replacement", bucket=False):
+        return self.finite_batches(self.train, batch_size, seed, order, bucket)
 
     def eval_batches(self):
         return self._valid

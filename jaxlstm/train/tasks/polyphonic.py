@@ -5,11 +5,14 @@ Data (`jaxlstm.data.chorales`): multi-hot (T, 88) piano rolls, one frame per qua
 transposed to C major / C minor, from music21's Bach corpus (`data.corpus: bach`) or from
 a folder of score files; a fixed seeded split of the pieces into train/valid/test.
 
-Training batches: B pieces drawn with replacement, each with probability 1/N per draw;
-with `data.length_grouped` (default) all B from one group of pieces that pad to the same
-power-of-two length (`length_groups`), so little compute goes to padding and few batch
-shapes (few compilations) occur. `data.max_train_steps` trains on random windows of at most
-that many steps of longer pieces (the model starts from a zero state at the window's start);
+Training batches (`jaxlstm.data.batches.Batches`): with `train.order: replacement`, B pieces
+drawn with replacement, each with probability 1/N per draw; with `epochs`, every piece once
+per epoch. Each batch is padded to 64 * 2^k steps (few batch shapes, few compilations).
+With `data.length_grouped` (default) or `train.bucket`, the pieces of a batch have similar
+lengths, so little compute goes to padding: all B drawn from one group of pieces that pad
+to the same length (replacement), or sorted by length within pools of batches (epochs).
+`data.max_train_steps` trains on random windows of at most that many steps of longer
+pieces (the model starts from a zero state at the window's start);
 `data.input_noise` adds Gaussian noise to the inputs. Valid and test are each one batch,
 padded to one length (one compilation).
 
@@ -60,7 +63,7 @@ class PolyphonicData:
     test_fraction: float = 0.2
     split_seed: int = 0
     input_noise: float = 0.0          # std of Gaussian noise added to training inputs (Greff et al.)
-    length_grouped: bool = True       # training batches of pieces of one padded length
+    length_grouped: bool = True       # training batches of pieces of similar length (as train.bucket)
     max_train_steps: Optional[int] = None  # train on random windows of at most this many steps
     cache_dir: Optional[str] = None   # None: $JAXLSTM_CACHE_DIR or ~/.cache/jaxlstm
 
@@ -86,20 +89,7 @@ def next_frame_batch(rolls: list, length: Optional[int] = None) -> dict:
     return {"inputs": inputs, "targets": targets, "lengths": lengths}
 
 
-def bucket_length(steps: int) -> int:
-    """The padded length of a batch whose longest sequence has `steps` steps: the next
-    power of two, at least 64 (a few shapes, so a few compilations)."""
-    return max(64, 1 << (int(steps) - 1).bit_length())
-
-
-def length_groups(rolls: list, max_steps: Optional[int] = None) -> dict[int, np.ndarray]:
-    """{padded length L: indices of the rolls whose min(T_i - 1, max_steps) steps pad to L
-    (`bucket_length`)}."""
-    groups: dict[int, list] = {}
-    for i, r in enumerate(rolls):
-        steps = len(r) - 1 if max_steps is None else min(len(r) - 1, max_steps)
-        groups.setdefault(bucket_length(steps), []).append(i)
-    return {k: np.array(v) for k, v in groups.items()}
+MIN_WIDTH = 64  # the shortest padded length of a training batch; lengths double from it
 
 
 def random_window(rng: np.random.Generator, roll: np.ndarray, max_steps: int) -> np.ndarray:
@@ -109,15 +99,6 @@ def random_window(rng: np.random.Generator, roll: np.ndarray, max_steps: int) ->
         return roll
     start = int(rng.integers(0, len(roll) - max_steps))
     return roll[start:start + max_steps + 1]
-
-
-def grouped_draw(rng: np.random.Generator, groups: dict[int, np.ndarray], n: int, batch_size: int):
-    """`batch_size` indices from one length group: the group of a uniformly drawn index in
-    range(n), then uniformly (with replacement) within it, so that every index has
-    probability 1/n per draw, like a plain uniform draw."""
-    anchor = int(rng.integers(0, n))
-    members = next(m for m in groups.values() if anchor in m)
-    return members[rng.integers(0, len(members), batch_size)]
 
 
 def bernoulli_nll_terms(logits: jax.Array, targets: jax.Array, lengths: jax.Array):
@@ -159,7 +140,6 @@ class Polyphonic(Task):
             raise ConfigError(f"config keys data.corpus/data.valid_fraction/data.test_fraction: every "
                               f"split needs a piece of >= 2 frames, got sizes {sizes}")
         self.train = self.corpus.subset(self.split["train"])
-        self.groups = length_groups(self.train, d.max_train_steps)
         held_out = {k: self.corpus.subset(self.split[k]) for k in ("valid", "test")}
         longest = max(len(r) - 1 for rolls in held_out.values() for r in rolls)
         self._valid, self._test = ([next_frame_batch(held_out[k], longest)] for k in ("valid", "test"))
@@ -170,14 +150,24 @@ class Polyphonic(Task):
                                  **cfg.model.encoder_kwargs())
 
     def train_batch(self, rng, batch_size):
-        if self.data.length_grouped:
-            idx = grouped_draw(rng, self.groups, len(self.train), batch_size)
-        else:
-            idx = rng.integers(0, len(self.train), batch_size)
-        rolls = [self.train[i] for i in idx]
+        return self.train_data(batch_size, 0).draw(rng)
+
+    def train_data(self, batch_size, seed, order="replacement", bucket=False):
+        """`Batches` of the training pieces, each batch padded to MIN_WIDTH * 2^k steps;
+        grouped by length with `bucket` or `data.length_grouped`."""
+        steps = np.array([len(r) - 1 for r in self.train])
+        if self.data.max_train_steps is not None:
+            steps = np.minimum(steps, self.data.max_train_steps)
+        return self.finite_batches(self.train, batch_size, seed, order,
+                                   bucket or self.data.length_grouped, lengths=steps,
+                                   min_width=MIN_WIDTH, collate=self._collate)
+
+    def _collate(self, rolls: list, width: int, rng: np.random.Generator) -> dict:
+        """The next-frame batch of `rolls` (windows of them with data.max_train_steps),
+        padded to `width` steps, with data.input_noise added to the inputs."""
         if self.data.max_train_steps is not None:
             rolls = [random_window(rng, r, self.data.max_train_steps) for r in rolls]
-        batch = next_frame_batch(rolls, bucket_length(max(len(r) for r in rolls) - 1))
+        batch = next_frame_batch(rolls, width)
         if self.data.input_noise > 0:
             noise = rng.normal(0.0, self.data.input_noise, batch["inputs"].shape)
             batch["inputs"] += noise.astype(np.float32)

@@ -5,8 +5,9 @@ predicts the set of legal next symbols (7 sigmoid outputs, binary cross-entropy
 against the multi-hot target). The state is never reset inside a stream, so a cell
 must learn to forget what one string left behind before the next begins.
 
-Training windows of `data.train_length` steps are cut, at string starts, from one
-long pre-generated stream (`data.pool_symbols` symbols); evaluation runs on
+Training windows of `data.train_length` steps are cut, at string starts (drawn anew each
+step, or each start once per epoch with `train.order: epochs`), from one long
+pre-generated stream (`data.pool_symbols` symbols); evaluation runs on
 `data.eval_streams` fresh streams of `data.eval_length` steps, much longer than the
 training windows.
 
@@ -119,8 +120,17 @@ class ReberContinual(Task):
                                **cfg.model.encoder_kwargs())
 
     def train_batch(self, rng, batch_size):
-        begin = self._starts[rng.integers(0, len(self._starts), size=batch_size)]
-        window = begin[:, None] + np.arange(self.data.train_length)[None, :]
+        return self.train_data(batch_size, 0).draw(rng)
+
+    def train_data(self, batch_size, seed, order="replacement", bucket=False):
+        """`Batches` over the string starts of the pool; a batch holds the windows of
+        data.train_length steps from its starts (every start once per epoch with "epochs")."""
+        return self.finite_batches({"start": self._starts}, batch_size, seed, order, bucket,
+                                   collate=self._windows)
+
+    def _windows(self, rows: dict, width, rng) -> dict:
+        """{"xs" (B, T, 7), "targets" (B, T, 7)}: the pool's windows from rows["start"] (B,)."""
+        window = rows["start"][:, None] + np.arange(self.data.train_length)[None, :]
         return {"xs": self._pool_xs[window], "targets": self._pool_targets[window]}
 
     def eval_batches(self):

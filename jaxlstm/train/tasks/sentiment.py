@@ -5,9 +5,11 @@ with `jaxlstm.data.imdb`: the vocabulary comes from the training reviews only, r
 are cut to `data.max_len` tokens and padded, and their lengths are passed to the LSTM so
 padding never reaches the summary. As in the Theano tutorial that seed 001 follows
 ("LSTM Networks for Sentiment Analysis"), the hidden states are mean-pooled over the
-review's tokens before a logistic (here softmax) layer. A random `data.valid_fraction`
-of the training reviews is held out and monitored; the test folder is reported as
-`test_*`. The baseline predicts the training split's majority class.
+review's tokens before a logistic (here softmax) layer. Training batches are `data.max_len`
+wide, or with `train.bucket` cut to widths 32 * 2^k holding reviews of similar lengths.
+A random `data.valid_fraction` of the training reviews is held out and monitored; the
+test folder is reported as `test_*`. The baseline predicts the training split's majority
+class.
 """
 
 from __future__ import annotations
@@ -83,8 +85,14 @@ class Imdb(Task):
                                   rngs=rngs, **m.encoder_kwargs())
 
     def train_batch(self, rng, batch_size):
-        idx = rng.integers(0, len(self.train["labels"]), batch_size)
-        return {k: v[idx] for k, v in self.train.items()}
+        return self.train_data(batch_size, 0).draw(rng)
+
+    def train_data(self, batch_size, seed, order="replacement", bucket=False):
+        """`Batches` of the training reviews; with `bucket`, of similar lengths, cut to
+        widths 32 * 2^k (at most data.max_len)."""
+        widths = dict(min_width=32, time_keys=("inputs",)) if bucket else {}
+        return self.finite_batches(self.train, batch_size, seed, order, bucket,
+                                   lengths=self.train["lengths"], **widths)
 
     def eval_batches(self):
         return self._valid

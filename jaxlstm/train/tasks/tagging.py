@@ -31,6 +31,7 @@ import jax
 import numpy as np
 from flax import nnx
 
+from jaxlstm.data.batches import bucket_width
 from jaxlstm.data.conll import read_conll2003, read_conllu
 from jaxlstm.data.conlleval import entity_f1
 from jaxlstm.data.synthetic_tagging import synthetic_tagging, tagging_vocabs
@@ -158,19 +159,15 @@ def tag_scores(gold: Sequence[Sequence[str]], pred: Sequence[Sequence[str]],
     return scores
 
 
-def _batches(arrays, order, size: int) -> list[dict]:
-    """Batches {"tokens", "tags", "lengths"} of the sentences `order`, `size` at a time, each
-    padded to the smallest width _BUCKET * 2^k (at most the longest sentence) holding its rows."""
+def _batches(arrays, size: int) -> list[dict]:
+    """Batches {"tokens", "tags", "lengths"} of the sentences in order, `size` at a time, each
+    cut to the smallest width _BUCKET * 2^k (at most the longest sentence) holding its rows."""
     out = []
-    for i in range(0, len(order), size):
-        rows = order[i:i + size]
-        lengths = arrays.lengths[rows]
-        width = _BUCKET
-        while width < lengths.max():
-            width *= 2
-        width = min(width, arrays.token_ids.shape[1])
-        out.append({"tokens": arrays.token_ids[rows, :width], "tags": arrays.tag_ids[rows, :width],
-                    "lengths": lengths})
+    for i in range(0, len(arrays.lengths), size):
+        lengths = arrays.lengths[i:i + size]
+        width = bucket_width(lengths.max(), _BUCKET, arrays.token_ids.shape[1])
+        out.append({"tokens": arrays.token_ids[i:i + size, :width],
+                    "tags": arrays.tag_ids[i:i + size, :width], "lengths": lengths})
     return out
 
 
@@ -212,7 +209,7 @@ class Tagging(Task):
             self.monitor = "valid/accuracy"
         self.train = encode_tagged(train, self.vocab, self.tag_vocab, lower=d.lower)
         held_out = encode_tagged(valid, self.vocab, self.tag_vocab, lower=d.lower)
-        self._eval = _batches(held_out, np.arange(len(valid)), d.eval_batch_size)
+        self._eval = _batches(held_out, d.eval_batch_size)
 
     def model_dims(self):
         return {"vocab_size": len(self.vocab), "tags": list(self.tag_vocab.tags), "scheme": self.scheme}
@@ -226,8 +223,16 @@ class Tagging(Task):
                          **m.encoder_kwargs())
 
     def train_batch(self, rng, batch_size):
-        rows = rng.integers(0, len(self.train.lengths), size=batch_size)
-        return _batches(self.train, rows, batch_size)[0]
+        return self.train_data(batch_size, 0).draw(rng)
+
+    def train_data(self, batch_size, seed, order="replacement", bucket=False):
+        """`Batches` of the training sentences, each batch cut to the smallest width
+        _BUCKET * 2^k holding its rows; with `bucket`, of sentences of similar lengths."""
+        t = self.train
+        examples = {"tokens": t.token_ids, "tags": t.tag_ids, "lengths": t.lengths}
+        return self.finite_batches(examples, batch_size, seed, order, bucket,
+                                   lengths=t.lengths, min_width=_BUCKET,
+                                   time_keys=("tokens", "tags"))
 
     def eval_batches(self):
         return self._eval

@@ -9,7 +9,8 @@ out for validation (it picks the best checkpoint); the test file is reported as
 standard deviation over the training part's frames.
 
 Every batch is padded to the longest sequence of the whole set (one shape, one
-compilation) and the true lengths go to the encoder (`lengths`: the core's
+compilation; with `train.bucket`, training batches of similar lengths are cut to widths
+8 * 2^k) and the true lengths go to the encoder (`lengths`: the core's
 variable-length path), whose output at each sequence's last valid step (or the mean
 over its valid steps, `data.pooling: mean`) feeds a linear softmax classifier.
 The baseline predicts the training part's most frequent class.
@@ -103,8 +104,14 @@ class TsClassification(Task):
                                   pooling=cfg.data.pooling, rngs=rngs, **cfg.model.encoder_kwargs())
 
     def train_batch(self, rng, batch_size):
-        idx = rng.integers(0, len(self.train["labels"]), batch_size)
-        return {k: v[idx] for k, v in self.train.items()}
+        return self.train_data(batch_size, 0).draw(rng)
+
+    def train_data(self, batch_size, seed, order="replacement", bucket=False):
+        """`Batches` of the training cases; with `bucket`, of similar lengths, cut to widths
+        8 * 2^k (at most the longest sequence of the whole set)."""
+        widths = dict(min_width=8, time_keys=("inputs",)) if bucket else {}
+        return self.finite_batches(self.train, batch_size, seed, order, bucket,
+                                   lengths=self.train["lengths"], **widths)
 
     def eval_batches(self):
         return self._valid
