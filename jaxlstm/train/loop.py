@@ -31,12 +31,10 @@ step and saves it in checkpoints, so a resumed run stays bit-identical.
 from __future__ import annotations
 
 import json
-import warnings
 from pathlib import Path
 from typing import Callable, Optional, Sequence
 
 import jax
-import numpy as np
 from flax import nnx
 
 from jaxlstm.train import mesh as meshlib

@@ -23,7 +23,6 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from jaxlstm.nn.heads import LanguageModel
 from jaxlstm.train.average import Average, pooled_mean
 from jaxlstm.train.config_checks import ConfigError, check_positive
 from jaxlstm.train.tasks.base import Task, cross_entropy
