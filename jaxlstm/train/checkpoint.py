@@ -123,10 +123,13 @@ class Checkpoints:
         return target
 
     def restore(self, template: dict[str, Any], step: Optional[int] = None, *, fallback: bool = True,
-                set_aside: bool = False, notify: Optional[Callable[[str], None]] = None):
+                set_aside: bool = False, notify: Optional[Callable[[str], None]] = None,
+                from_leaves: Optional[Callable[[list], dict]] = None):
         """(step, trees, meta) of `step` (default: the latest): `trees` holds every
         named tree of `template` ({"params": tree, ...}, shaped like the saved ones;
         those missing from the checkpoint because they were empty come back as given).
+        `from_leaves` reads a checkpoint of jaxlstm 0.1: it maps that checkpoint's list
+        of leaves to named trees (`Trainer.trees_from_leaves`).
 
         A checkpoint that cannot be read is reported through `notify` (default
         `warnings.warn`) in one line; with `fallback` the next older readable one is
@@ -141,7 +144,7 @@ class Checkpoints:
             candidates = [step] + ([s for s in steps if s != step] if fallback else [])
         for i, s in enumerate(candidates):
             try:
-                trees, meta = self._restore(s, template)
+                trees, meta = self._restore(s, template, from_leaves)
             except Exception as e:  # a damaged checkpoint: tensorstore, JSON, missing files, ...
                 aside = f"; set aside as {self.set_aside(s).name}" if set_aside else ""
                 later = candidates[i + 1] if i + 1 < len(candidates) else None
@@ -152,10 +155,10 @@ class Checkpoints:
             return s, trees, meta
         return None
 
-    def _restore(self, step: int, template: dict[str, Any]) -> tuple[dict, dict]:
+    def _restore(self, step: int, template: dict[str, Any], from_leaves: Optional[Callable]) -> tuple[dict, dict]:
         saved = {p.name for p in (self.directory / str(step)).iterdir() if p.is_dir()}
         if "state" in saved and "params" not in saved:
-            return self._restore_unnamed(step, template)
+            return self._restore_unnamed(step, from_leaves)
         wanted = {name: tree for name, tree in template.items() if _present(tree)}
         missing = sorted(set(wanted) - saved)
         if missing:
@@ -167,14 +170,15 @@ class Checkpoints:
                  for name, tree in template.items()}
         return trees, restored["meta"]
 
-    def _restore_unnamed(self, step: int, template: dict[str, Any]) -> tuple[dict, dict]:
-        """A checkpoint of jaxlstm 0.1 (before named trees): one item "state", the leaves of (params,
-        opt_state, carry) in order; model_state was not saved (it is kept as given)."""
-        old = {name: template.get(name) for name in ("params", "opt_state", "carry")}
-        leaves, treedef = jax.tree.flatten(old)
+    def _restore_unnamed(self, step: int, from_leaves: Optional[Callable]) -> tuple[dict, dict]:
+        """A checkpoint of jaxlstm 0.1 (before named trees): one item "state", a list of
+        leaves that `from_leaves(leaves)` turns into named trees."""
+        if from_leaves is None:
+            raise CheckpointError(f"step {step} is a checkpoint of jaxlstm 0.1 (unnamed leaves); "
+                                  f"load it with load_run(run_dir), which knows their order")
         restored = self.manager.restore(step, args=ocp.args.Composite(
-            state=ocp.args.StandardRestore(leaves), meta=ocp.args.JsonRestore()))
-        return {**template, **jax.tree.unflatten(treedef, restored["state"])}, restored["meta"]
+            state=ocp.args.StandardRestore(), meta=ocp.args.JsonRestore()))
+        return from_leaves([np.asarray(x) for x in restored["state"]]), restored["meta"]
 
     def close(self) -> None:
         self.manager.close()

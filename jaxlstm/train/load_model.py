@@ -43,7 +43,8 @@ def _best_step(run_dir: Path, steps: list[int], notify: Callable[[str], None]) -
 
 
 def restore_checkpoint(run_dir, template: dict, *, which: str = "best", monitor: str = "valid/loss",
-                       monitor_mode: str = "min", notify: Optional[Callable[[str], None]] = None):
+                       monitor_mode: str = "min", notify: Optional[Callable[[str], None]] = None,
+                       from_leaves: Optional[Callable[[list], dict]] = None):
     """(step, trees) of the `which` checkpoint of `run_dir` ("best": the step summary.json
     names; "latest"), the named trees shaped like `template` ({"params": ..., ...}).
 
@@ -64,7 +65,7 @@ def restore_checkpoint(run_dir, template: dict, *, which: str = "best", monitor:
         if not steps:
             raise CheckpointError(f"no checkpoint in {checkpoints.directory}")
         step = _best_step(run_dir, steps, notify) if which == "best" else None
-        restored = checkpoints.restore(template, step, notify=notify)
+        restored = checkpoints.restore(template, step, notify=notify, from_leaves=from_leaves)
     finally:
         checkpoints.close()
     if restored is None:

@@ -175,7 +175,8 @@ def load_run(run_dir, *, which: str = "best", notify: Optional[Callable[[str], N
     task = trainer.task
     step, trees = restore_checkpoint(run_dir, trainer.checkpoint_trees(), which=which,
                                      monitor=cfg.train.monitor or task.monitor,
-                                     monitor_mode=task.monitor_mode, notify=notify)
+                                     monitor_mode=task.monitor_mode, notify=notify,
+                                     from_leaves=trainer.trees_from_leaves)
     trainer.step = step
     trainer.restore_trees(trees)
     return cfg, trainer

@@ -37,6 +37,7 @@ from jaxlstm.train import mesh as meshlib
 from jaxlstm.train.callbacks import Callback
 from jaxlstm.train.checkpoint import Checkpoints
 from jaxlstm.train.config import TrainConfig
+from jaxlstm.train.feed import DataExhausted
 from jaxlstm.train.distributed import initialize as initialize_distributed, is_main_process
 from jaxlstm.train.interrupt import RunInterrupted, StepInterrupt
 from jaxlstm.train.metrics import read_metrics, truncate_metrics, write_json_atomic
@@ -162,7 +163,8 @@ def _train(trainer: Trainer, run_dir: Path, tc: TrainConfig, *, monitor, monitor
     start = 0
     note = (lambda message: print(f"resume: {message}", file=sys.stderr)) if main else (lambda m: None)
     if resume:
-        restored = checkpoints.restore(trainer.checkpoint_trees(), set_aside=True, notify=note)
+        restored = checkpoints.restore(trainer.checkpoint_trees(), set_aside=True, notify=note,
+                                       from_leaves=trainer.trees_from_leaves)
         if restored is not None:
             start, trees, saved_meta = restored
             trainer.restore_trees(trees)
@@ -180,7 +182,7 @@ def _train(trainer: Trainer, run_dir: Path, tc: TrainConfig, *, monitor, monitor
     writers = make_writers(tc.writers, run_dir, name=name, config=summary_extra.get("config"),
                            start_step=start) if main else Writers()
     last_eval: dict = {}
-    stopped_early = False
+    stopped_early, data_ended = False, None
     t0 = time.perf_counter()
     bar = Progress(tc.steps, start, name, enabled=not quiet and tc.progress)
     window_t, window_n = time.perf_counter(), 0
@@ -209,7 +211,12 @@ def _train(trainer: Trainer, run_dir: Path, tc: TrainConfig, *, monitor, monitor
             signum = _agreed_signal(interrupt)
             if signum:
                 raise RunInterrupted(signum)
-            batch = trainer.batch(step)
+            try:
+                batch = trainer.batch(step)
+            except DataExhausted as e:
+                data_ended = str(e)
+                save(step, last_eval or None)
+                break
             *state, loss, metrics = train_step(*trainer.train_state()[:3], batch, trainer.key(step),
                                                trainer.carry)
             finite = bool(metrics.pop("finite"))
@@ -277,13 +284,13 @@ def _train(trainer: Trainer, run_dir: Path, tc: TrainConfig, *, monitor, monitor
         bar.close()
         writers.close()
         checkpoints.close()
-    if not last_eval:  # a resume with no step left to train: report the restored model
+    if not last_eval:  # a resume with no step left, or data that ended: report the model as it is
         last_eval = trainer.evaluate(eval_step)
     meta["wall_time"] = wall_before + time.perf_counter() - t0
 
     summary = {
         "name": name, **{k: v for k, v in summary_extra.items() if k != "config"}, "steps": step,
-        "stopped_early": stopped_early, "final": last_eval, "monitor": monitor, "best": meta["best"],
+        "stopped_early": stopped_early, "data_ended": data_ended, "final": last_eval, "monitor": monitor, "best": meta["best"],
         "best_step": meta["best_step"], "baseline": baseline, "param_count": trainer.param_count(),
         "wall_time_s": round(meta["wall_time"], 2), "versions": _versions(), "provenance": provenance(),
     }

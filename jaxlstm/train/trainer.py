@@ -176,6 +176,17 @@ class Trainer:
                               _replaced(self.model_state, trees["model_state"]),
                               trees["opt_state"], trees["carry"]))
 
+    def trees_from_leaves(self, leaves: list) -> dict:
+        """`checkpoint_trees` from the leaves of (params, opt_state, carry) in order, as
+        jaxlstm 0.1 saved them (model_state was not saved: it keeps its value)."""
+        treedef = jax.tree.structure((self.params, self.opt_state, self.carry))
+        if treedef.num_leaves != len(leaves):
+            raise ValueError(f"checkpoint: expected {treedef.num_leaves} leaves for this model and "
+                             f"optimizer, got {len(leaves)}")
+        params, opt_state, carry = jax.tree.unflatten(treedef, leaves)
+        return {**self.checkpoint_trees(), "params": nnx.to_pure_dict(params), "opt_state": opt_state,
+                "carry": carry}
+
     def shardings(self):
         """Shardings of `train_state()` on the mesh."""
         mesh = self.mesh
@@ -228,7 +239,7 @@ class Trainer:
         shardings = self.shardings() if self.mesh is not None else None
 
         def loss_of(params, model_state, batch, key, carry):
-            model = nnx.merge(graphdef, params, model_state)
+            model = nnx.merge(graphdef, params, model_state, copy=True)  # Variables of this trace
             loss, metrics, carry = self._call_loss(model, batch, key, carry)
             _, _, model_state = nnx.split(model, nnx.Param, ...)
             return values_of({"loss": loss})["loss"], (values_of(metrics), model_state, carry)

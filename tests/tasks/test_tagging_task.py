@@ -234,3 +234,23 @@ def test_conllu_file_pos_tagging(tmp_path):
     batch = task.train_batch(np.random.default_rng(0), 4)
     # padded to the 16-step bucket, capped at the longest training sentence (4 words)
     assert batch["tokens"].shape == batch["tags"].shape == (4, 4)
+
+
+def test_held_out_loss_is_pooled_over_tokens_not_batches(tmp_path):
+    """Batches of 5, 5 and 2 sentences hold different numbers of tokens: the held-out loss is
+    -sum log p(y|x) over every sentence / every token, computed here sentence by sentence."""
+    from jaxlstm.train import TaskTrainer
+
+    cfg = tiny_config(tmp_path, train_size=40, eval_size=12, eval_batch_size=5)
+    trainer = TaskTrainer(cfg)
+    _, eval_step = trainer.compiled_steps()
+    got = trainer.evaluate(eval_step)["valid/loss"]
+    model, nll, tokens, batch_means = trainer.model, 0.0, 0, []
+    for batch in trainer.task.eval_batches():  # log p(y_b | x_b) of each sentence b
+        ll = np.asarray(model.log_likelihood(batch["tokens"], batch["tags"], batch["lengths"],
+                                             deterministic=True))
+        nll, tokens = nll - ll.sum(), tokens + int(batch["lengths"].sum())
+        batch_means.append((len(ll), -ll.sum() / batch["lengths"].sum()))
+    np.testing.assert_allclose(got, nll / tokens, rtol=1e-5)
+    by_sentences = sum(n * m for n, m in batch_means) / sum(n for n, _ in batch_means)
+    assert abs(by_sentences - nll / tokens) > 1e-4  # the old averaging gives another number here
