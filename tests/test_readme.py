@@ -79,3 +79,18 @@ def test_config_example_is_a_valid_config():
     cfg = load_config(yaml.safe_load(block))
     assert cfg.model.hidden_size == 256 and cfg.train.steps == 600
     assert cfg.train.writers == ["jsonl", "tensorboard"]
+
+
+def test_the_fit_model_example_trains_and_loads_in_under_25_lines(tmp_path, monkeypatch):
+    code = next(b for b in _blocks("python") if "fit_model(" in b)
+    assert len(code.strip().splitlines()) <= 25
+    monkeypatch.chdir(tmp_path)
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)
+    final = scope["summary"]["final"]
+    # the claim next to the example: far below predicting the mean (variance of a sum of 20
+    # uniform(-1, 1) values = 20/3)
+    assert final["valid/loss"] < 0.05 * 20 / 3
+    model, batch = scope["model"], scope["batch"](123)
+    np.testing.assert_allclose(np.asarray(model(batch["xs"])), batch["total"], atol=0.5)
+    assert (tmp_path / "runs" / "summer" / "summary.json").is_file()
