@@ -113,7 +113,7 @@ def make_jaxlstm_module(layers, xs, bidir):
     graphdef, params, rest = nnx.split(model, nnx.Param, ...)
 
     def fwd(params, xs):
-        return nnx.merge(graphdef, params, rest)(xs, state_first=True)[1]
+        return nnx.merge(graphdef, params, rest)(xs)[1]
 
     def loss(params, xs):
         return jnp.mean(fwd(params, xs) ** 2)

@@ -60,7 +60,7 @@ class LanguageModel(nnx.Module):
     def __call__(self, tokens, *, lengths=None, initial_state=None, rngs=None,
                  deterministic=None, key=UNSET):
         final, hs = self.encoder(self.embed(tokens), lengths=lengths, initial_state=initial_state,
-                                 state_first=True, **dropout_kwargs(rngs, deterministic, key))
+                                 **dropout_kwargs(rngs, deterministic, key))
         return self.head(hs), final
 
 
@@ -86,7 +86,7 @@ class SequenceClassifier(nnx.Module):
 
     def features(self, inputs, *, lengths=None, rngs=None, deterministic=None, key=UNSET):
         xs = self.embed(inputs) if self.embed is not None else inputs
-        _, hs = self.encoder(xs, lengths=lengths, state_first=True,
+        _, hs = self.encoder(xs, lengths=lengths,
                              **dropout_kwargs(rngs, deterministic, key))
         if self.pooling == "mean":
             return masked_mean(hs, lengths)
@@ -108,7 +108,7 @@ class SequenceRegressor(nnx.Module):
         self.head = nnx.Linear(self.encoder.out_features, out_features, rngs=rngs)
 
     def __call__(self, xs, *, lengths=None, rngs=None, deterministic=None, key=UNSET):
-        _, hs = self.encoder(xs, lengths=lengths, state_first=True,
+        _, hs = self.encoder(xs, lengths=lengths,
                              **dropout_kwargs(rngs, deterministic, key))
         if self.per_step:
             return self.head(hs)
@@ -134,6 +134,6 @@ class SequenceLabeler(nnx.Module):
 
     def __call__(self, inputs, *, lengths=None, rngs=None, deterministic=None, key=UNSET):
         xs = self.embed(inputs) if self.embed is not None else inputs
-        _, hs = self.encoder(xs, lengths=lengths, state_first=True,
+        _, hs = self.encoder(xs, lengths=lengths,
                              **dropout_kwargs(rngs, deterministic, key))
         return self.head(hs)

@@ -14,10 +14,10 @@ Dropout between layers follows NNX: an `nnx.Dropout` submodule that `model.train
 `nnx.Rngs` given at construction, or from `rngs=` at call time (a key, `nnx.Rngs` or
 `RngStream`). The older `key=` argument still works and warns.
 
-Return order: the core and `flax.nnx.RNN(return_carry=True)` return `(state, outputs)`,
-carry first, as `lax.scan` does. The layers here return `(outputs, finals)` by default,
-for now: pass `state_first=True` to get `(finals, outputs)`, the order that will become
-the default; calling without `state_first` warns.
+Return order: the core, `flax.nnx.RNN(return_carry=True)` and these layers return
+`(state, outputs)`, carry first, as `lax.scan` does (since jaxlstm 0.2; 0.1's layers
+returned `(outputs, finals)` and warned). `state_first=False` still gives the old order,
+with a DeprecationWarning, until 0.3.
 """
 
 from __future__ import annotations
@@ -122,7 +122,7 @@ class Recurrent(nnx.Module):
 
     def __call__(self, xs: jax.Array, *, lengths: Optional[jax.Array] = None,
                  initial_state: Optional[list] = None, rngs=None,
-                 deterministic: Optional[bool] = None, state_first: Optional[bool] = None,
+                 deterministic: Optional[bool] = None, state_first: bool = True,
                  key=UNSET):
         """Run the stack.
 
@@ -134,8 +134,8 @@ class Recurrent(nnx.Module):
             module's own `dropout` stream).
           deterministic: True turns dropout off for this call (default: the mode set by
             `model.train()` / `model.eval()`; a new module is in training mode).
-          state_first: True returns `(finals, hs)` (the core's order); False or None the
-            older `(hs, finals)` (None also warns).
+          state_first: True (default) returns `(finals, hs)`, the core's order; False the
+            order of jaxlstm 0.1, `(hs, finals)` (deprecated: warns).
           key: deprecated; a key means `rngs=key, deterministic=False`, None means
             `deterministic=True`.
 
@@ -143,15 +143,14 @@ class Recurrent(nnx.Module):
         probability p and scales the rest by 1 / (1 - p) (as `torch.nn.LSTM(dropout=p)`).
 
         Returns:
-          `(hs (B, T, D·R), finals)`, or `(finals, hs)` with `state_first=True`; finals
-          shaped like `initial_state(B)`.
+          `(finals, hs (B, T, D·R))`, finals shaped like `initial_state(B)` (with
+          `state_first=False`: `(hs, finals)`).
         """
         rngs, deterministic = resolve_dropout_args(rngs, deterministic, key)
-        if state_first is None:
-            warnings.warn(f"{type(self).__name__}(...) returns (outputs, finals) now and will "
-                          f"return (finals, outputs), the core's order, in a later release; pass "
-                          f"state_first=True (new order) or False to choose",
-                          FutureWarning, stacklevel=2)
+        if not state_first:
+            warnings.warn(f"{type(self).__name__}(..., state_first=False) returns the old order (outputs, "
+                          f"finals), deprecated since jaxlstm 0.2 (the default is now (finals, outputs), "
+                          f"the core's order) and removed in 0.3", DeprecationWarning, stacklevel=2)
         check_rank("xs", xs, 3, "(B, T, X)")
         check_float("xs", xs)
         if xs.shape[-1] != self.in_features:

@@ -45,7 +45,7 @@ class BiLSTMCRF(nnx.Module):
                   deterministic=None) -> jax.Array:
         """(B, T) ids -> (B, T, K) per-token tag scores. Dropout arguments as in
         `jaxlstm.nn.LSTM` (`key` is deprecated)."""
-        _, hs = self.encoder(self.embed(tokens), lengths=lengths, state_first=True,
+        _, hs = self.encoder(self.embed(tokens), lengths=lengths,
                              **dropout_kwargs(rngs, deterministic, key))
         return self.head(hs)
 

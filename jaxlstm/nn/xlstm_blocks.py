@@ -145,7 +145,7 @@ class XLSTM(nnx.Module):
         (an `nnx.Dropout`: on in `model.train()`, off in `model.eval()`). mode: the mLSTM form.
 
     `__call__(xs (B, T, X), lengths=None, initial_state=None, rngs=None, deterministic=None,
-    state_first=None) -> (hs (B, T, D), finals)`, or `(finals, hs)` with `state_first=True`
+    state_first=True) -> (finals, hs (B, T, D))` (`(hs, finals)` with the deprecated `state_first=False`)
     (the arguments as `jaxlstm.nn.LSTM`'s); hs zero at padded steps, finals one cell state
     per block.
     """
@@ -176,14 +176,13 @@ class XLSTM(nnx.Module):
 
     def __call__(self, xs, *, lengths: Optional[jax.Array] = None,
                  initial_state: Optional[list] = None, rngs=None,
-                 deterministic: Optional[bool] = None, state_first: Optional[bool] = None,
+                 deterministic: Optional[bool] = None, state_first: bool = True,
                  key=UNSET):
         rngs, deterministic = resolve_dropout_args(rngs, deterministic, key)
-        if state_first is None:
-            warnings.warn("XLSTM(...) returns (outputs, finals) now and will return (finals, "
-                          "outputs), the core's order, in a later release; pass "
-                          "state_first=True (new order) or False to choose",
-                          FutureWarning, stacklevel=2)
+        if not state_first:
+            warnings.warn(f"XLSTM(..., state_first=False) returns the old order (outputs, "
+                          f"finals), deprecated since jaxlstm 0.2 (the default is now (finals, outputs), "
+                          f"the core's order) and removed in 0.3", DeprecationWarning, stacklevel=2)
 
         def drop(x):
             if not self.dropout:

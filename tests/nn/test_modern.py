@@ -23,7 +23,7 @@ def test_bidirectional_stack_equals_core_layers(family):
     enc = ModernRNN(family, 3, 4, spec=spec, num_layers=2, bidirectional=True, rngs=nnx.Rngs(0))
     xs = jax.random.normal(jax.random.key(1), (2, 5, 3))
     lengths = jnp.asarray([5, 3])
-    hs, finals = enc(xs, lengths=lengths)
+    finals, hs = enc(xs, lengths=lengths)
     assert hs.shape == (2, 5, 8) and enc.out_features == 8
     layer = LAYERS[family]
     params = [(enc.forward_cells[k].params, enc.backward_cells[k].params) for k in range(2)]
@@ -68,11 +68,11 @@ def test_xlstm_model_runs_masks_and_errors():
     model = XLSTM(3, 8, num_blocks=2, ratio="1:1", num_heads=2, rngs=nnx.Rngs(0))
     xs = jax.random.normal(jax.random.key(0), (2, 6, 3))
     run = nnx.jit(lambda m, x, n: m(x, lengths=n))
-    hs, finals = run(model, xs, jnp.asarray([6, 2]))
+    finals, hs = run(model, xs, jnp.asarray([6, 2]))
     assert hs.shape == (2, 6, 8) and len(finals) == 2
     np.testing.assert_array_equal(hs[1, 2:], 0.0)
     # causal: the first 2 outputs of a sequence do not depend on what follows
-    hs2, _ = run(model, xs.at[1, 2:].set(9.0), jnp.asarray([6, 2]))
+    _, hs2 = run(model, xs.at[1, 2:].set(9.0), jnp.asarray([6, 2]))
     np.testing.assert_allclose(hs2[1], hs[1], atol=1e-6)
     with pytest.raises(ValueError, match=r"ratio must be 'm:s'.*got '7-1'"):
         XLSTM(3, 8, ratio="7-1", rngs=nnx.Rngs(0))

@@ -21,7 +21,7 @@ def _xs(key=0):
 @pytest.mark.parametrize("spec", [J.CellSpec(), J.CellSpec(variant="cifg", peepholes=True)])
 def test_lstm_module_equals_core_stack(bidirectional, spec):
     m = LSTM(X, H, num_layers=2, bidirectional=bidirectional, spec=spec, proj_size=3, rngs=nnx.Rngs(0))
-    hs, finals = m(_xs(), lengths=LENGTHS)
+    finals, hs = m(_xs(), lengths=LENGTHS)
     layers = m.layer_params()
     ref_finals, ref_hs = jax.vmap(lambda x, n: J.lstm_stack(layers, x, spec=spec, lengths=n,
                                                             is_bidirectional=bidirectional))(_xs(), LENGTHS)
@@ -29,7 +29,7 @@ def test_lstm_module_equals_core_stack(bidirectional, spec):
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), finals, ref_finals)
     # Round trip through the core parameters, without copying logic.
     m2 = LSTM.from_params(layers, spec)
-    np.testing.assert_allclose(m2(_xs(), lengths=LENGTHS)[0], hs, atol=1e-6)
+    np.testing.assert_allclose(m2(_xs(), lengths=LENGTHS)[1], hs, atol=1e-6)
     assert m.out_features == 3 * (2 if bidirectional else 1) == hs.shape[-1]
 
 
@@ -42,7 +42,7 @@ def test_lstm_matches_flax_optimized_lstm_cell():
     flax_rnn = nnx.RNN(flax_cell, return_carry=True)
     (c_ref, h_ref), hs_ref = flax_rnn(_xs(), seq_lengths=LENGTHS)
     module = LSTM.from_params([cell.params])
-    hs, (final,) = module(_xs(), lengths=LENGTHS)
+    (final,), hs = module(_xs(), lengths=LENGTHS)
     for b, n in enumerate(np.asarray(LENGTHS)):
         np.testing.assert_allclose(hs[b, :n], hs_ref[b, :n], atol=1e-5)
     np.testing.assert_allclose(final.h, h_ref, atol=1e-5)
@@ -55,14 +55,14 @@ def test_lstm_from_torch_module():
     t = torch.nn.LSTM(X, H, num_layers=2, bidirectional=True, batch_first=True)
     xs = np.array(_xs())
     out, _ = t(torch.from_numpy(xs))
-    hs, _ = LSTM.from_torch(t)(jnp.asarray(xs))
+    _, hs = LSTM.from_torch(t)(jnp.asarray(xs))
     np.testing.assert_allclose(hs, out.detach().numpy(), atol=1e-5)
 
 
 @pytest.mark.parametrize("cls,layer", [(GRU, J.gru), (RNN, J.rnn)])
 def test_baseline_modules_equal_core(cls, layer):
     m = cls(X, H, rngs=nnx.Rngs(0))
-    hs, (final,) = m(_xs(), lengths=LENGTHS)
+    (final,), hs = m(_xs(), lengths=LENGTHS)
     (params,) = m.layer_params()
     ref_final, ref_hs = jax.vmap(lambda x, n: layer(params, x, lengths=n))(_xs(), LENGTHS)
     np.testing.assert_allclose(hs, ref_hs, atol=1e-6)
@@ -72,9 +72,9 @@ def test_baseline_modules_equal_core(cls, layer):
 def test_initial_state_in_final_state_out_chains_chunks():
     """Running T steps at once == two chunks with the state carried (truncated BPTT)."""
     m = LSTM(X, H, num_layers=2, rngs=nnx.Rngs(0))
-    hs, finals = m(_xs())
-    hs1, mid = m(_xs()[:, :2])
-    hs2, finals2 = m(_xs()[:, 2:], initial_state=mid)
+    finals, hs = m(_xs())
+    mid, hs1 = m(_xs()[:, :2])
+    finals2, hs2 = m(_xs()[:, 2:], initial_state=mid)
     np.testing.assert_allclose(jnp.concatenate([hs1, hs2], 1), hs, atol=1e-6)
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-6), finals2, finals)
 

@@ -130,14 +130,13 @@ def test_task_models_follow_train_and_eval():
     assert np.abs(a - c).max() > 1e-4
 
 
-def test_return_order_state_first_matches_the_core_and_the_default_warns():
+def test_return_order_is_the_cores_and_the_old_order_is_deprecated():
     model, xs = LSTM(X, H, rngs=nnx.Rngs(0)), inputs(6)
-    finals, hs = model(xs, state_first=True)
+    finals, hs = model(xs)
     core_final, core_hs = jax.vmap(lambda x: J.lstm(model.layer_params()[0], x))(xs)
     np.testing.assert_allclose(hs, core_hs, rtol=1e-5, atol=1e-6)
     np.testing.assert_allclose(finals[0].h, core_final.h, rtol=1e-5, atol=1e-6)
-    with pytest.warns(FutureWarning, match="state_first=True"):
-        old_hs, old_finals = model(xs)
+    with pytest.warns(DeprecationWarning, match=r"state_first=False\) returns the old order"):
+        old_hs, old_finals = model(xs, state_first=False)
     np.testing.assert_array_equal(old_hs, hs)
-    hs_again, _ = model(xs, state_first=False)
-    np.testing.assert_array_equal(hs_again, hs)
+    np.testing.assert_array_equal(old_finals[0].h, finals[0].h)

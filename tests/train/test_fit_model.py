@@ -260,3 +260,23 @@ def test_bad_settings_and_data_are_named(tmp_path):
     with pytest.raises(TypeError, match=r"model: expected a flax.nnx.Module, got function"):
         fit_model(make_net, mse, batch_of, optimizer=optax.adam(0.01), run_dir=run, steps=1)
     assert not run.exists()
+
+
+def test_early_stopping_stops_after_patience_evaluations_without_improvement(tmp_path):
+    """With a learning rate of 0 the held-out loss never improves after the first
+    evaluation: with patience 2 the run stops at the third evaluation, step 3."""
+    summary = fit_model(make_net(), mse, batch_of, optimizer=optax.sgd(0.0), run_dir=tmp_path / "r",
+                        steps=10, eval_data=VALID, eval_every=1, early_stopping_patience=2, quiet=True)
+    assert summary["stopped_early"] and summary["steps"] == 3 and summary["best_step"] == 1
+
+
+@pytest.mark.parametrize("mesh", ["data=1", "mesh object"])
+def test_a_device_mesh_gives_the_same_run(tmp_path, mesh):
+    from jax.sharding import Mesh
+
+    if mesh == "mesh object":
+        mesh = Mesh(np.array(jax.devices()[:1]), ("data",))
+    opts = dict(optimizer=optax.adam(0.01), steps=3, eval_data=VALID, quiet=True)
+    plain = fit_model(make_net(), mse, batch_of, run_dir=tmp_path / "plain", **opts)
+    meshed = fit_model(make_net(), mse, batch_of, run_dir=tmp_path / "mesh", mesh=mesh, **opts)
+    assert meshed["final"] == pytest.approx(plain["final"], rel=1e-6)
