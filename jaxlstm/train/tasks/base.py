@@ -122,8 +122,6 @@ class Task:
         """Metrics of a trivial predictor on the held-out data, for comparison."""
         return {}
 
-    def examples_per_batch_unit(self) -> str:
-        return "seq"
 
 
 held_out_metrics = mean_over_batches

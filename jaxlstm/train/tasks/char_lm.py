@@ -125,6 +125,3 @@ class CharLM(Task):
 
     def baseline(self):
         return unigram_baseline(self.train_ids, self.valid_ids, len(self.vocab))
-
-    def examples_per_batch_unit(self):
-        return "char"

@@ -167,6 +167,3 @@ class StreamLM(Task):
         valid = self.valid_lanes["targets"][self.valid_lanes["lengths"][..., None]
                                             > np.arange(self.data.seq_len)]
         return unigram_baseline(train, valid, len(self.vocab))
-
-    def examples_per_batch_unit(self):
-        return "char"
