@@ -2,7 +2,7 @@
 
 from jaxlstm.train.average import Average
 from jaxlstm.train.callbacks import Callback
-from jaxlstm.train.checkpoint import CheckpointError
+from jaxlstm.train.checkpoint import CheckpointError, CheckpointMismatch
 from jaxlstm.train.config import Config, ConfigError, ModelConfig, OptimConfig, TrainConfig, load_config
 from jaxlstm.train.interrupt import RunInterrupted
 from jaxlstm.train.load_model import load_model
@@ -14,7 +14,7 @@ from jaxlstm.train.tasks import TASKS, Task, get_task, register_task
 from jaxlstm.train.trainer import Trainer
 
 __all__ = [
-    "Average", "Callback", "CheckpointError", "Config", "ConfigError", "ModelConfig", "OptimConfig",
+    "Average", "Callback", "CheckpointError", "CheckpointMismatch", "Config", "ConfigError", "ModelConfig", "OptimConfig",
     "RunExists", "RunInterrupted", "RunLocked", "TASKS", "Task", "TaskTrainer", "TrainConfig",
     "Trainer", "TrainingDiverged", "fit", "fit_model", "get_task", "load_config", "load_model",
     "load_run", "make_optimizer", "make_schedule", "register_task",

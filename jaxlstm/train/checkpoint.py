@@ -39,6 +39,16 @@ class CheckpointError(RuntimeError):
     """No readable checkpoint where one is needed; the message names the folder."""
 
 
+class CheckpointMismatch(ValueError):
+    """A readable checkpoint written for another model or optimizer (other array shapes);
+    it is not damaged, so it is neither set aside nor replaced by an older one."""
+
+
+def _shapes(tree) -> list[tuple]:
+    """The sorted (shape, dtype) of every array leaf: what must agree for a restore."""
+    return sorted((tuple(x.shape), str(x.dtype)) for x in jax.tree.leaves(tree))
+
+
 def _one_line(e: BaseException, limit: int = 160) -> str:
     text = " ".join(str(e).split()) or type(e).__name__
     return f"{type(e).__name__}: {text[:limit]}{'...' if len(text) > limit else ''}"
@@ -145,6 +155,8 @@ class Checkpoints:
         for i, s in enumerate(candidates):
             try:
                 trees, meta = self._restore(s, template, from_leaves)
+            except CheckpointMismatch:
+                raise
             except Exception as e:  # a damaged checkpoint: tensorstore, JSON, missing files, ...
                 aside = f"; set aside as {self.set_aside(s).name}" if set_aside else ""
                 later = candidates[i + 1] if i + 1 < len(candidates) else None
@@ -163,12 +175,31 @@ class Checkpoints:
         missing = sorted(set(wanted) - saved)
         if missing:
             raise CheckpointError(f"step {step} has no item {missing} (it holds {sorted(saved)})")
+        for name, tree in wanted.items():
+            self._check_shapes(step, name, _keys_as_data(tree))
         restored = self.manager.restore(step, args=ocp.args.Composite(
             **{name: ocp.args.StandardRestore(_keys_as_data(tree)) for name, tree in wanted.items()},
             meta=ocp.args.JsonRestore()))
         trees = {name: _keys_like(tree, restored[name]) if name in wanted else tree
                  for name, tree in template.items()}
         return trees, restored["meta"]
+
+    def _check_shapes(self, step: int, name: str, tree) -> None:
+        """CheckpointMismatch when item `name` of `step` holds other array shapes than `tree`
+        (a model or optimizer other than the one that wrote it); reading its metadata may
+        fail like any damaged file (that is left to the caller)."""
+        stored = ocp.StandardCheckpointer().metadata(self.directory / str(step) / name).item_metadata
+        have, want = _shapes(stored), _shapes(tree)
+        if not have:
+            raise CheckpointError(f"the metadata of {name} lists no arrays")  # damaged, not another model
+        if have != want:
+            extra = [x for x in have if x not in want][:3]
+            lacking = [x for x in want if x not in have][:3]
+            raise CheckpointMismatch(
+                f"checkpoint step {step} in {self.directory} was written for another model or "
+                f"optimizer: its {name} holds {len(have)} arrays, this one {len(want)} (only in the "
+                f"checkpoint: {extra}; only here: {lacking}). Resume with the model, optimizer and "
+                f"config that wrote it, or start a new run folder")
 
     def _restore_unnamed(self, step: int, from_leaves: Optional[Callable]) -> tuple[dict, dict]:
         """A checkpoint of jaxlstm 0.1 (before named trees): one item "state", a list of

@@ -15,7 +15,7 @@ import orbax.checkpoint as ocp
 import pytest
 from flax import nnx
 
-from jaxlstm.train import Average, Callback, fit_model, load_model
+from jaxlstm.train import Average, Callback, CheckpointMismatch, fit_model, load_model
 from jaxlstm.train.feed import Feed
 
 B, X = 8, 3
@@ -24,18 +24,18 @@ B, X = 8, 3
 class Net(nnx.Module):
     """BatchNorm on the inputs, a dropout layer holding its own RNG stream, a linear head."""
 
-    def __init__(self, rngs: nnx.Rngs):
+    def __init__(self, rngs: nnx.Rngs, width: int = 16):
         self.norm = nnx.BatchNorm(X, momentum=0.9, rngs=rngs)
-        self.hidden = nnx.Linear(X, 16, rngs=rngs)
+        self.hidden = nnx.Linear(X, width, rngs=rngs)
         self.drop = nnx.Dropout(0.5, rngs=rngs)
-        self.out = nnx.Linear(16, 1, rngs=rngs)
+        self.out = nnx.Linear(width, 1, rngs=rngs)
 
     def __call__(self, x):
         return self.out(self.drop(jax.nn.tanh(self.hidden(self.norm(x)))))[..., 0]
 
 
-def make_net(seed=0):
-    return Net(nnx.Rngs(params=seed, dropout=seed + 1))
+def make_net(seed=0, width=16):
+    return Net(nnx.Rngs(params=seed, dropout=seed + 1), width)
 
 
 W = np.array([1.5, -2.0, 0.5], np.float32)
@@ -280,3 +280,16 @@ def test_a_device_mesh_gives_the_same_run(tmp_path, mesh):
     plain = fit_model(make_net(), mse, batch_of, run_dir=tmp_path / "plain", **opts)
     meshed = fit_model(make_net(), mse, batch_of, run_dir=tmp_path / "mesh", mesh=mesh, **opts)
     assert meshed["final"] == pytest.approx(plain["final"], rel=1e-6)
+
+
+def test_resuming_with_another_model_is_an_error_not_a_damaged_checkpoint(tmp_path):
+    run = tmp_path / "r"
+    opts = dict(optimizer=optax.adam(0.01), run_dir=run, quiet=True)
+    fit_model(make_net(), mse, batch_of, steps=2, **opts)
+    with pytest.raises(CheckpointMismatch, match=r"checkpoint step 2 in .* was written for another model or "
+                                                 r"optimizer: its params holds 6 arrays, this one 6"):
+        fit_model(make_net(width=32), mse, batch_of, steps=4, resume=True, **opts)
+    assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["2"]  # nothing set aside
+    with pytest.raises(CheckpointMismatch):
+        load_model(run, make_net(width=8))
+    fit_model(make_net(), mse, batch_of, steps=4, resume=True, **opts)  # the right model resumes
