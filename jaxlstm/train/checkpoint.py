@@ -188,7 +188,7 @@ class Checkpoints:
         """CheckpointMismatch when item `name` of `step` holds other array shapes than `tree`
         (a model or optimizer other than the one that wrote it); reading its metadata may
         fail like any damaged file (that is left to the caller)."""
-        stored = ocp.StandardCheckpointer().metadata(self.directory / str(step) / name).item_metadata
+        stored = ocp.StandardCheckpointHandler().metadata(self.directory / str(step) / name)
         have, want = _shapes(stored), _shapes(tree)
         if not have:
             raise CheckpointError(f"the metadata of {name} lists no arrays")  # damaged, not another model
