@@ -11,10 +11,14 @@ OpenMP runtime under names of their own (libdnnl-jaxlstm.so.3, libgomp-jaxlstm.s
 renamed with patchelf, found through RPATH $ORIGIN). The kernel loads them privately
 (RTLD_LOCAL | RTLD_DEEPBIND), so its OpenMP runtime and its settings are its own
 whether or not PyTorch's libgomp.so.1 was loaded first, and nothing of oneDNN is
-needed at run time.
+needed at run time. It also records the XLA FFI API version of the jaxlib it compiled
+against (jaxlstm/kernels/ffi_version.py): a jaxlib installed later with an incompatible
+one makes jaxlstm run the XLA scan and say why, instead of loading the kernel.
+`pip install --no-build-isolation` builds against the jaxlib already installed.
 """
 
 import importlib.metadata
+import importlib.util
 import os
 import shutil
 import subprocess
@@ -23,6 +27,10 @@ import sysconfig
 
 from setuptools import Extension, setup
 from setuptools.command.build_ext import build_ext
+
+_spec = importlib.util.spec_from_file_location("ffi_version", os.path.join("jaxlstm", "kernels", "ffi_version.py"))
+ffi_version = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(ffi_version)
 
 BUNDLED_DNNL = "libdnnl-jaxlstm.so.3"
 BUNDLED_GOMP = "libgomp-jaxlstm.so.1"
@@ -90,6 +98,10 @@ class BuildKernel(build_ext):
                 continue
             try:
                 self._bundle(built, ext)
+                import jaxlib
+
+                ffi_version.write_build_info(os.path.dirname(built), jaxlib.__version__,
+                                             os.path.dirname(jaxlib.__file__))
             except (OSError, RuntimeError, subprocess.CalledProcessError) as e:
                 print(f"warning: jaxlstm's oneDNN kernel is not used: bundling its libraries "
                       f"failed ({e})", file=sys.stderr)

@@ -29,6 +29,8 @@ from typing import Optional
 import jax
 import jax.numpy as jnp
 
+from jaxlstm.kernels import ffi_version
+
 _KERNEL_DIR = os.path.join(os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)))),
                            "kernels")
 _TARGETS = {"jaxlstm_lstm_forward": "JaxlstmLstmForward",
@@ -74,6 +76,13 @@ def _open() -> tuple[Optional[ctypes.CDLL], str]:
     built = glob.glob(os.path.join(_KERNEL_DIR, "_onednn_lstm*.so"))
     if not built:
         return None, f"the kernel was not built (no _onednn_lstm*.so in {_KERNEL_DIR})"
+    import jaxlib
+
+    why_not = ffi_version.incompatibility(ffi_version.read_build_info(_KERNEL_DIR),
+                                          ffi_version.header_version(os.path.dirname(jaxlib.__file__)),
+                                          jaxlib.__version__)
+    if why_not:
+        return None, why_not
     try:
         with _spin_count():
             return ctypes.CDLL(built[0], mode=os.RTLD_LOCAL | os.RTLD_DEEPBIND), ""
