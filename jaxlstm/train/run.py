@@ -20,6 +20,7 @@ other than checkpoints (which Orbax writes collectively).
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import platform
 import signal
@@ -362,6 +363,9 @@ def fit_model(model: nnx.Module, loss: Callable, train_data: Any, *,
     try:
         return run_training(trainer, run_dir, tc, monitor=monitor, monitor_mode=monitor_mode,
                             name=name, resume=resume, quiet=quiet, callbacks=callbacks,
-                            baseline=baseline, summary_extra={"model": type(model).__name__})
+                            baseline=baseline, summary_extra={
+                                "model": type(model).__name__,
+                                "settings": {k: v for k, v in dataclasses.asdict(tc).items()
+                                             if k != "batch_size"}})
     finally:
         nnx.update(model, nnx.state(trainer.host_model()))

@@ -15,7 +15,7 @@ from jaxlstm.train.config import ConfigError, load_config
 from jaxlstm.train.loop import fit
 from jaxlstm.train.tasks import get_task
 from jaxlstm.train.tasks.base import held_out_metrics
-from jaxlstm.train.tasks.digits import majority_accuracy
+from jaxlstm.train.tasks.classification import majority_accuracy
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 

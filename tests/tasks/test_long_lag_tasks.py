@@ -2,7 +2,6 @@
 metrics against hand-computed and brute-force references, their config errors, and
 a few-step smoke run of each shipped config."""
 
-import itertools
 import json
 import math
 from pathlib import Path

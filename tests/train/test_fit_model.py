@@ -175,7 +175,7 @@ def test_callbacks_see_every_step_and_can_stop_the_run(tmp_path):
     run = tmp_path / "r"
     summary = fit_model(make_net(), mse, batch_of, optimizer=optax.adam(0.01), run_dir=run, steps=10,
                         eval_data=VALID, callbacks=[Stopper()], quiet=True)
-    assert summary["steps"] == 3
+    assert summary["steps"] == 3 and summary["settings"]["steps"] == 10 and summary["model"] == "Net"
     assert events == [("start", 0), ("step", 1), ("step", 2), ("step", 3), ("checkpoint", 3), ("end", 3)]
     assert sorted(p.name for p in (run / "checkpoints").iterdir()) == ["3"]
 

@@ -4,7 +4,6 @@ import json
 
 import jax
 import numpy as np
-import optax
 import pytest
 
 from jaxlstm.train import OptimConfig, RunExists, TrainingDiverged, fit, load_config, load_run, make_schedule

@@ -11,19 +11,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from jaxlstm.data.batching import random_split
 from jaxlstm.data.digits import MODES, load_digits
 from jaxlstm.nn.heads import SequenceClassifier
 from jaxlstm.train.config_checks import ConfigError, check_choice
-from jaxlstm.train.tasks.base import Task, cross_entropy, valid_and_test_metrics
-
-
-def majority_accuracy(train_labels: np.ndarray, labels: np.ndarray) -> float:
-    """Accuracy on `labels` of always predicting the most frequent class of `train_labels`
-    (ties: the smallest class id)."""
-    return float(np.mean(labels == np.bincount(train_labels).argmax()))
+from jaxlstm.train.tasks.classification import Classification
 
 
 def check_split_fractions(valid_fraction: float, test_fraction: float) -> None:
@@ -47,11 +39,9 @@ class DigitsDataConfig:
         check_split_fractions(self.valid_fraction, self.test_fraction)
 
 
-class Digits(Task):
+class Digits(Classification):
     name = "digits"
     Data = DigitsDataConfig
-    monitor = "valid/accuracy"
-    monitor_mode = "max"
 
     def __init__(self, cfg):
         super().__init__(cfg)
@@ -80,19 +70,3 @@ class Digits(Task):
 
     def train_data(self, batch_size, seed, order="replacement", bucket=False):
         return self.finite_batches(self.train, batch_size, seed, order, bucket)
-
-    def eval_batches(self):
-        return self._valid
-
-    def loss(self, model, batch, key):
-        logits = model(batch["inputs"], rngs=key, deterministic=key is None)
-        loss, accuracy = cross_entropy(logits, batch["labels"])
-        return loss, {"accuracy": accuracy}
-
-    def evaluate(self, model, eval_step):
-        return valid_and_test_metrics(self._valid, self._test, eval_step)
-
-    def baseline(self):
-        train = self.train["labels"]
-        return {"majority_valid_accuracy": majority_accuracy(train, self._valid[0]["labels"]),
-                "majority_test_accuracy": majority_accuracy(train, self._test[0]["labels"])}

@@ -16,14 +16,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import numpy as np
-
 from jaxlstm.data.batching import random_split
 from jaxlstm.data.imdb import load_imdb
 from jaxlstm.nn.heads import SequenceClassifier
 from jaxlstm.train.config_checks import ConfigError, check_positive
-from jaxlstm.train.tasks.base import Task, cross_entropy, valid_and_test_metrics
-from jaxlstm.train.tasks.digits import majority_accuracy
+from jaxlstm.train.tasks.classification import Classification
 
 
 @dataclass
@@ -52,11 +49,9 @@ def _batches(reviews: dict, size: int) -> list[dict]:
     return [{k: v[i:i + size] for k, v in reviews.items()} for i in range(0, n, size)]
 
 
-class Imdb(Task):
+class Imdb(Classification):
     name = "imdb"
     Data = ImdbDataConfig
-    monitor = "valid/accuracy"
-    monitor_mode = "max"
 
     def __init__(self, cfg):
         super().__init__(cfg)
@@ -93,20 +88,3 @@ class Imdb(Task):
         widths = dict(min_width=32, time_keys=("inputs",)) if bucket else {}
         return self.finite_batches(self.train, batch_size, seed, order, bucket,
                                    lengths=self.train["lengths"], **widths)
-
-    def eval_batches(self):
-        return self._valid
-
-    def loss(self, model, batch, key):
-        logits = model(batch["inputs"], lengths=batch["lengths"], rngs=key, deterministic=key is None)
-        loss, accuracy = cross_entropy(logits, batch["labels"])
-        return loss, {"accuracy": accuracy}
-
-    def evaluate(self, model, eval_step):
-        return valid_and_test_metrics(self._valid, self._test, eval_step)
-
-    def baseline(self):
-        train = self.train["labels"]
-        labels = {split: np.concatenate([b["labels"] for b in batches])
-                  for split, batches in (("valid", self._valid), ("test", self._test))}
-        return {f"majority_{split}_accuracy": majority_accuracy(train, y) for split, y in labels.items()}

@@ -27,8 +27,7 @@ from jaxlstm.data.ragged import pad_frames
 from jaxlstm.data.uea import bundled_ts_path, load_ts_pair
 from jaxlstm.nn.heads import SequenceClassifier
 from jaxlstm.train.config_checks import ConfigError, check_choice
-from jaxlstm.train.tasks.base import Task, cross_entropy, valid_and_test_metrics
-from jaxlstm.train.tasks.digits import majority_accuracy
+from jaxlstm.train.tasks.classification import Classification
 
 
 @dataclass
@@ -59,11 +58,9 @@ def feature_scaler(xs: list) -> tuple[np.ndarray, np.ndarray]:
     return frames.mean(0), np.where(std > 0, std, 1.0)
 
 
-class TsClassification(Task):
+class TsClassification(Classification):
     name = "ts_classification"
     Data = TsClassificationData
-    monitor = "valid/accuracy"
-    monitor_mode = "max"
 
     def __init__(self, cfg):
         super().__init__(cfg)
@@ -112,20 +109,3 @@ class TsClassification(Task):
         widths = dict(min_width=8, time_keys=("inputs",)) if bucket else {}
         return self.finite_batches(self.train, batch_size, seed, order, bucket,
                                    lengths=self.train["lengths"], **widths)
-
-    def eval_batches(self):
-        return self._valid
-
-    def loss(self, model, batch, key):
-        logits = model(batch["inputs"], lengths=batch["lengths"], rngs=key,
-                       deterministic=key is None)
-        loss, accuracy = cross_entropy(logits, batch["labels"])
-        return loss, {"accuracy": accuracy}
-
-    def evaluate(self, model, eval_step):
-        return valid_and_test_metrics(self._valid, self._test, eval_step)
-
-    def baseline(self):
-        train = self.train["labels"]
-        return {"majority_valid_accuracy": majority_accuracy(train, self._valid[0]["labels"]),
-                "majority_test_accuracy": majority_accuracy(train, self._test[0]["labels"])}
