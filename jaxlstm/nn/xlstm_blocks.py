@@ -180,9 +180,9 @@ class XLSTM(nnx.Module):
                  key=UNSET):
         rngs, deterministic = resolve_dropout_args(rngs, deterministic, key)
         if not state_first:
-            warnings.warn(f"XLSTM(..., state_first=False) returns the old order (outputs, "
-                          f"finals), deprecated since jaxlstm 0.2 (the default is now (finals, outputs), "
-                          f"the core's order) and removed in 0.3", DeprecationWarning, stacklevel=2)
+            warnings.warn("XLSTM(..., state_first=False) returns the old order (outputs, "
+                          "finals), deprecated since jaxlstm 0.2 (the default is now (finals, outputs), "
+                          "the core's order) and removed in 0.3", DeprecationWarning, stacklevel=2)
 
         def drop(x):
             if not self.dropout:
