@@ -18,7 +18,10 @@
 from __future__ import annotations
 
 import base64
+import json
 from typing import Any, Iterator, Optional
+
+import numpy as np
 
 
 class DataExhausted(Exception):
@@ -29,16 +32,31 @@ def _resumable(x) -> bool:
     return callable(getattr(x, "get_state", None)) and callable(getattr(x, "set_state", None))
 
 
+def _jsonable(x):
+    if isinstance(x, bytes):
+        return {"__bytes__": base64.b64encode(x).decode("ascii")}
+    if isinstance(x, (np.integer, np.floating, np.bool_)):
+        return x.item()
+    if isinstance(x, np.ndarray):
+        return x.tolist()
+    raise TypeError(f"train_data: get_state() returned a {type(x).__name__}, which a checkpoint's "
+                    f"JSON cannot hold (expected dicts, lists, numbers, strings or bytes)")
+
+
 def _encode(state):
-    """A JSON-able form of an iterator state (Grain's DataLoader gives bytes)."""
-    if isinstance(state, bytes):
-        return {"__bytes__": base64.b64encode(state).decode("ascii")}
-    return state
+    """A JSON-able form of an iterator state (Grain's DataLoader gives bytes; NumPy
+    scalars become Python numbers)."""
+    return json.loads(json.dumps(state, default=_jsonable))
 
 
 def _decode(state):
-    if isinstance(state, dict) and set(state) == {"__bytes__"}:
-        return base64.b64decode(state["__bytes__"])
+    """The inverse of `_encode` (bytes anywhere in the state come back as bytes)."""
+    if isinstance(state, dict):
+        if set(state) == {"__bytes__"}:
+            return base64.b64decode(state["__bytes__"])
+        return {k: _decode(v) for k, v in state.items()}
+    if isinstance(state, list):
+        return [_decode(v) for v in state]
     return state
 
 

@@ -134,6 +134,10 @@ class Trainer:
             raise TypeError(f"loss: expected a function loss(model, batch[, key]), got {type(loss).__name__}")
         if evaluate is not None and eval_data is not None:
             raise ValueError("evaluate / eval_data: give one of them, got both")
+        if eval_data is not None and (not hasattr(eval_data, "__iter__") or iter(eval_data) is eval_data):
+            raise TypeError(f"eval_data: expected a list or another iterable that can be iterated "
+                            f"again at every evaluation, got {type(eval_data).__name__} (a one-shot "
+                            f"iterator would be empty from the second evaluation on)")
         self.loss_fn, self.stateful = loss, initial_carry is not None
         self.arity = _positional_arity(loss)
         need = (4,) if self.stateful else (2, 3)

@@ -293,3 +293,38 @@ def test_resuming_with_another_model_is_an_error_not_a_damaged_checkpoint(tmp_pa
     with pytest.raises(CheckpointMismatch):
         load_model(run, make_net(width=8))
     fit_model(make_net(), mse, batch_of, steps=4, resume=True, **opts)  # the right model resumes
+
+
+def test_iterator_states_with_numpy_numbers_and_bytes_are_saved_as_json():
+    class Positioned:
+        def __init__(self):
+            self.i = np.int64(0)
+
+        def __iter__(self):
+            return self
+
+        def __next__(self):
+            self.i += 1
+            return batch_of(int(self.i))
+
+        def get_state(self):
+            return {"i": self.i, "blob": b"\x00\xff", "seen": np.arange(2)}
+
+        def set_state(self, state):
+            assert state["blob"] == b"\x00\xff" or state["i"] == 0
+            self.i = np.int64(state["i"])
+
+    feed = Feed(Positioned())
+    feed.start(0)
+    feed.next(0), feed.next(1)
+    saved = json.loads(json.dumps(feed.state()))  # what a checkpoint's meta holds
+    assert saved["i"] == 2 and saved["seen"] == [0, 1]
+    again = Feed(Positioned())
+    again.start(2, saved)
+    np.testing.assert_array_equal(again.next(2)["x"], batch_of(3)["x"])
+
+
+def test_a_one_shot_eval_iterator_is_refused(tmp_path):
+    with pytest.raises(TypeError, match=r"eval_data: expected a list or another iterable .* got generator"):
+        fit_model(make_net(), mse, batch_of, optimizer=optax.adam(0.01), run_dir=tmp_path / "r", steps=1,
+                  eval_data=(b for b in VALID))
