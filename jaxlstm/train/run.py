@@ -253,11 +253,15 @@ def _train(trainer: Trainer, run_dir: Path, tc: TrainConfig, *, monitor, monitor
                 for key in dict.fromkeys(("valid/loss", monitor)):
                     if key in last_eval and not math.isfinite(last_eval[key]):
                         raise diverged(f"validation {key.split('/', 1)[1]} became {last_eval[key]}", step)
+                if last_eval and monitor not in last_eval:
+                    raise ValueError(f"monitor: {monitor!r} is not among the evaluation metrics "
+                                     f"{sorted(last_eval)}")
                 value = last_eval.get(monitor)
-                if value is not None and _improved(value, meta["best"], monitor_mode):
-                    meta.update(best=value, best_step=step, bad_evals=0)
-                else:
-                    meta["bad_evals"] += 1
+                if value is not None:
+                    if _improved(value, meta["best"], monitor_mode):
+                        meta.update(best=value, best_step=step, bad_evals=0)
+                    else:
+                        meta["bad_evals"] += 1
                 patience = tc.early_stopping_patience
                 if patience and meta["bad_evals"] >= patience:
                     stopped_early = True
@@ -313,8 +317,9 @@ def fit_model(model: nnx.Module, loss: Callable, train_data: Any, *,
     """Train your own NNX `model` on `train_data` with `loss`; returns the run's summary.
 
     Args:
-      model: any `flax.nnx.Module`; trained in place (its parameters are the trained
-        ones when `fit_model` returns, or the restored ones of a resumed run).
+      model: any `flax.nnx.Module`; trained in place (its parameters and state are the
+        trained ones when `fit_model` returns, even after an error or interruption), and
+        left in `train()` mode.
       loss: `loss(model, batch)` or `loss(model, batch, key)` returning `loss` or
         `(loss, metrics)`; scalars or `Average(total, count)` (`jaxlstm.train.Average`).
         `key` is the step's dropout key (None in evaluation); `model.eval()` mode is
@@ -347,6 +352,8 @@ def fit_model(model: nnx.Module, loss: Callable, train_data: Any, *,
     if unknown:
         raise TypeError(f"fit_model: unknown setting(s) {unknown}; the settings are the keys of a "
                         f"config's train: section ({sorted(TrainConfig.__dataclass_fields__)})")
+    if settings.get("early_stopping_patience") and eval_data is None and evaluate is None:
+        raise ValueError("early_stopping_patience: needs evaluation (eval_data or evaluate), got neither")
     mesh_text = mesh if isinstance(mesh, str) else None
     tc = TrainConfig(steps=steps, monitor=monitor, mesh=mesh_text, **settings)
     if tc.distributed:

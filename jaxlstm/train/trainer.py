@@ -32,14 +32,15 @@ from jaxlstm.train.average import mean_over_batches, values_of
 from jaxlstm.train.feed import Feed
 
 
-def _positional_arity(fn: Callable) -> int:
-    """How many positional arguments `fn` takes (3 for *args)."""
+def _positional_arity(fn: Callable) -> Optional[int]:
+    """How many positional arguments `fn` takes; None when it takes any number (*args) or
+    its signature cannot be read."""
     try:
         params = inspect.signature(fn).parameters.values()
     except (TypeError, ValueError):
-        return 3
+        return None
     if any(p.kind is p.VAR_POSITIONAL for p in params):
-        return 4
+        return None
     return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
 
 
@@ -139,8 +140,8 @@ class Trainer:
                             f"again at every evaluation, got {type(eval_data).__name__} (a one-shot "
                             f"iterator would be empty from the second evaluation on)")
         self.loss_fn, self.stateful = loss, initial_carry is not None
-        self.arity = _positional_arity(loss)
         need = (4,) if self.stateful else (2, 3)
+        self.arity = _positional_arity(loss) or need[-1]
         if self.arity not in need:
             raise TypeError(f"loss: expected positional arguments (model, batch{', key, carry' if self.stateful else '[, key]'}), "
                             f"got a function of {self.arity}")

@@ -328,3 +328,23 @@ def test_a_one_shot_eval_iterator_is_refused(tmp_path):
     with pytest.raises(TypeError, match=r"eval_data: expected a list or another iterable .* got generator"):
         fit_model(make_net(), mse, batch_of, optimizer=optax.adam(0.01), run_dir=tmp_path / "r", steps=1,
                   eval_data=(b for b in VALID))
+
+
+def test_a_monitor_that_evaluation_does_not_report_is_named(tmp_path):
+    with pytest.raises(ValueError, match=r"monitor: 'valid/acc' is not among the evaluation metrics "
+                                         r"\['valid/loss', 'valid/mae'\]"):
+        fit_model(make_net(), mse, batch_of, optimizer=optax.adam(0.01), run_dir=tmp_path / "r", steps=2,
+                  eval_data=VALID, monitor="valid/acc", quiet=True)
+    with pytest.raises(ValueError, match="early_stopping_patience: needs evaluation"):
+        fit_model(make_net(), mse, batch_of, optimizer=optax.adam(0.01), run_dir=tmp_path / "s", steps=2,
+                  early_stopping_patience=2)
+
+
+def test_a_loss_taking_any_arguments_gets_the_key():
+    from jaxlstm.train.trainer import Trainer
+
+    seen = []
+    trainer = Trainer(make_net(), lambda *args: seen.append(len(args)) or mse(*args[:2]), batch_of,
+                      optimizer=optax.adam(0.01))
+    trainer.compiled_steps()[0](*trainer.train_state()[:3], batch_of(0), trainer.key(0), None)
+    assert seen == [3]
