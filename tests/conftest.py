@@ -5,7 +5,7 @@ import tempfile
 
 import pytest
 
-# Many tests compile the same programs (each subprocess run of one config, each Trainer.build):
+# Many tests compile the same programs (each subprocess run of one config, each TaskTrainer):
 # XLA's persistent compilation cache, shared by the xdist workers and the subprocesses they
 # start, compiles each once. Set before anything imports jax.
 USER_ID = getattr(os, "getuid", lambda: 0)()
