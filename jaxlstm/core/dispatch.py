@@ -87,10 +87,20 @@ def choose(spec: CellSpec, *, batch: Optional[int], steps: int, input_size: int,
                            hidden_size=hidden_size, dtype=dtype, platform=platform,
                            has_lengths=has_lengths)
     if kernel is None:
+        padded = ("; padded: the kernel runs all T steps, outputs past each length are zeroed and "
+                  "the final state is read at length - 1") if has_lengths else ""
         return Choice("onednn", f"the standard cell, float32 on the CPU, B={batch} >= "
-                                f"{MIN_BATCH}, H={hidden_size} >= {MIN_HIDDEN}")
+                                f"{MIN_BATCH}, H={hidden_size} >= {MIN_HIDDEN}{padded}")
     return dataclasses.replace(fused, reason=f"the standard cell over B={batch} sequences; "
                                              f"not oneDNN: {kernel}")
+
+
+def pads_over_full_length(dtype) -> bool:
+    """Whether `lstm` with `lengths` runs the layer over all T steps and masks it
+    (`layer.padded_layer`), so that a padded batch reaches the oneDNN kernel: on the CPU
+    with the kernel in use, in float32. Elsewhere the XLA scan takes the lengths itself."""
+    return (jax.default_backend() == "cpu" and jnp.dtype(dtype) == jnp.float32
+            and kernel_status() == IN_USE)
 
 
 def onednn_reason(*, batch: int, steps: int, input_size: int, hidden_size: int, dtype,
@@ -100,8 +110,6 @@ def onednn_reason(*, batch: int, steps: int, input_size: int, hidden_size: int, 
         return f"platform {platform} (the kernel is CPU-only)"
     if jnp.dtype(dtype) != jnp.float32:
         return f"dtype {jnp.dtype(dtype).name} (the kernel is float32)"
-    if has_lengths:
-        return "lengths (padded batches run the XLA scan)"
     if batch < MIN_BATCH:
         return f"B={batch} < {MIN_BATCH}, where the XLA scan is faster"
     if hidden_size < MIN_HIDDEN:

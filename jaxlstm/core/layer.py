@@ -4,6 +4,8 @@ batched backends: `jax.vmap` of it runs one batched kernel, not B scans.
 `standard_layer(w_x, w_h, b, xs (T, X), h0 (H,), c0 (H,), length) -> (hs (T, H), h, c)`
 computes `CellSpec()` (equations in `jaxlstm.core.backends.xla_fused`); with a `length`
 (scalar int), steps at or past it keep the state and emit zeros.
+`padded_layer` computes the same with a length as the layer over all T steps plus masking,
+which is how `lstm` sends padded batches to the CPU kernel (`dispatch.pads_over_full_length`).
 
 How the transformations reach the backends:
 
@@ -53,6 +55,31 @@ def standard_layer(w_x, w_h, b, xs, h0, c0, length: Optional[jax.Array] = None, 
     return layer(*args)
 
 
+def padded_layer(w_x, w_h, b, xs, h0, c0, length, *, unroll: int = 1):
+    """`standard_layer(..., length)` computed as the layer over all T steps
+    (`standard_layer` without a length, so that `vmap` of it reaches the batched kernel)
+    followed by masking:
+
+      hs_t = h_t for t < length, 0 after;  h_final = h_{length-1} (h0 when length = 0);
+      c_final = c_{length-1}, recomputed from xs and the h_{t-1} of the full pass as
+      c_t = f_t c_{t-1} + i_t g_t over the valid steps (one matmul for all t, then an
+      elementwise scan; dropped by XLA when c_final is not used).
+
+    Steps past the length see padding, but the recurrence is causal, so no valid output
+    depends on them; gradients reach them as zeros. Derivatives are those of the
+    composition: the kernel's backward pass for hs, autodiff for the masking and c_final.
+    """
+    hs_full, _, _ = standard_layer(w_x, w_h, b, xs, h0, c0, unroll=unroll)
+    steps = xs.shape[0]
+    valid = jnp.arange(steps) < length
+    hs = jnp.where(valid[:, None], hs_full, 0.0)
+    h = jnp.where(length > 0, hs_full[jnp.clip(length - 1, 0, steps - 1)], h0)
+    h_prev = jnp.concatenate([h0[None], hs_full[:-1]])
+    *_, cs = xla_fused.recompute(w_x, w_h, b, xs[:, None], h_prev[:, None], c0[None],
+                                 valid[:, None, None])
+    return hs, h, cs[-1, 0]
+
+
 def _sums_over_batch() -> bool:
     """Whether the innermost transformation at this call is `vmap` (see the module docstring)."""
     try:
@@ -91,7 +118,7 @@ def _forward(w_x, w_h, b, xs, h0, c0, lengths=None, *, unroll: int, train: bool)
     """The batch xs (B, T, X), h0, c0 (B, H), lengths (B,) on the chosen backend ->
     (hs (B, T, H), h (B, H), c (B, H))."""
     choice = _choose(xs, w_h, has_length=lengths is not None)
-    if choice.backend == "onednn":
+    if choice.backend == "onednn" and lengths is None:  # lengths reach it through padded_layer
         if _kernel_batch_major(xs):
             return onednn.forward(w_x, w_h, b, xs, h0, c0, batch_major=True, train=train)
         hs, h, c = onednn.forward(w_x, w_h, b, _swap(xs), h0, c0, batch_major=False, train=train)
@@ -106,7 +133,7 @@ def _backward(w_x, w_h, b, xs, h0, c0, *rest, unroll: int, per_example: bool):
     Parameter gradients are per sequence (leading B) with `per_example`, else summed."""
     lengths, (hs, h, c, d_hs, d_h, d_c) = (rest[0], rest[1:]) if len(rest) == 7 else (None, rest)
     choice = _choose(xs, w_h, has_length=lengths is not None)
-    if choice.backend == "onednn" and not per_example:
+    if choice.backend == "onednn" and lengths is None and not per_example:
         primals = (w_x, w_h, b, xs, h0, c0)
         if _kernel_batch_major(xs):
             return onednn.backward(primals, (hs, h, c), (d_hs, d_h, d_c), batch_major=True)

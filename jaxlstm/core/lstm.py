@@ -22,7 +22,7 @@ import jax.numpy as jnp
 from jaxlstm.core import dispatch
 from jaxlstm.core.cell import cell_step, check_compute_dtype
 from jaxlstm.core.family import CellFamily, register_family, register_spec
-from jaxlstm.core.layer import standard_layer
+from jaxlstm.core.layer import padded_layer, standard_layer
 from jaxlstm.core.params import (LSTMParams, LSTMState, hidden_size_of, init_lstm,
                                  param_count, zero_state)
 from jaxlstm.core.scan import check_remat, check_sequence, reverse_valid_prefix, scan_cell
@@ -92,9 +92,13 @@ def lstm(
                          unroll=unroll, remat=remat)
     if reverse:
         xs = reverse_valid_prefix(xs, lengths)
-    hs, h, c = standard_layer(params.w_x, params.w_h, params.b, xs, state0.h, state0.c,
-                              None if lengths is None else jnp.asarray(lengths, jnp.int32),
-                              unroll=unroll)
+    args = (params.w_x, params.w_h, params.b, xs, state0.h, state0.c)
+    if lengths is None:
+        hs, h, c = standard_layer(*args, unroll=unroll)
+    elif dispatch.pads_over_full_length(dtype):
+        hs, h, c = padded_layer(*args, jnp.asarray(lengths, jnp.int32), unroll=unroll)
+    else:
+        hs, h, c = standard_layer(*args, jnp.asarray(lengths, jnp.int32), unroll=unroll)
     if reverse:
         hs = reverse_valid_prefix(hs, lengths)
     return LSTMState(h, c), hs

@@ -179,7 +179,7 @@ def test_gradients_accumulated_in_a_scan_match_the_reference():
     _assert_trees_close(accumulated(None), accumulated("reference"), 2e-5)
 
 
-def test_dispatch_sends_only_large_float32_batches_without_lengths_to_the_kernel():
+def test_dispatch_sends_only_large_float32_batches_to_the_kernel():
     params, xs = _setup()
     run = lambda p, x, **kw: jax.vmap(lambda x: J.lstm(p, x, **kw))(x)  # noqa: E731
     assert _uses_kernel(run, params, xs)
@@ -189,10 +189,10 @@ def test_dispatch_sends_only_large_float32_batches_without_lengths_to_the_kernel
     small = J.init_lstm(jax.random.key(1), 3, H - 1)
     assert not _uses_kernel(run, small, xs)
     assert f"H={H - 1} < {H}" in J.explain(small, xs).reason
-    lengths = jnp.full((8,), 2)
-    assert not _uses_kernel(lambda p, x: jax.vmap(lambda x, n: J.lstm(p, x, lengths=n))(
+    lengths = jnp.full((8,), 2)  # padded batches too: the kernel over all T steps, then masked
+    assert _uses_kernel(lambda p, x: jax.vmap(lambda x, n: J.lstm(p, x, lengths=n))(
         x, lengths), params, xs)
-    assert J.explain(params, xs, lengths=lengths).backend == "xla_fused"
+    assert "padded: the kernel runs all T steps" in J.explain(params, xs, lengths=lengths).reason
     with jax.enable_x64(True):
         wide = jax.tree.map(lambda a: a.astype(jnp.float64), params)
         assert not _uses_kernel(run, wide, xs.astype(jnp.float64))
@@ -260,3 +260,29 @@ def test_import_order_does_not_matter(order, tmp_path):
                  if "libdnnl-jaxlstm.so.3" in line.split(" to ")[0] and "GOMP_parallel" in line]
     assert dnnl_gomp and all("libgomp-jaxlstm.so.1" in line.split(" to ")[1]
                              for line in dnnl_gomp), dnnl_gomp[:3]
+
+
+@pytest.mark.parametrize("reverse", [False, True])
+def test_padded_batches_on_the_kernel_equal_the_scan_with_lengths(reverse):
+    """Lengths 0..T in one batch: outputs, final states and every gradient (the final c's
+    included) against the reference scan, which stops each sequence at its length."""
+    params, xs = _setup(B=10, T=6, X=3, seed=4)
+    lengths = jnp.asarray([6, 0, 1, 3, 5, 6, 2, 4, 6, 1])
+
+    def loss(backend, p, x):
+        (h, c), hs = jax.vmap(lambda x, n: J.lstm(p, x, lengths=n, reverse=reverse, backend=backend))(
+            x, lengths)
+        return jnp.sum(jnp.sin(hs)) + 0.3 * jnp.sum(h) + jnp.sum(c ** 2), (h, c, hs)
+
+    assert _uses_kernel(lambda p, x: loss(None, p, x), params, xs)
+    got = jax.value_and_grad(functools.partial(loss, None), argnums=(0, 1), has_aux=True)(params, xs)
+    want = jax.value_and_grad(functools.partial(loss, "reference"), argnums=(0, 1), has_aux=True)(params, xs)
+    _assert_trees_close(got, want, 2e-5)
+    (_, (_, _, hs)), _ = got
+    np.testing.assert_array_equal(hs[1], 0.0)  # length 0: no output
+    per_sequence = jax.vmap(jax.grad(lambda p, x, n: jnp.sum(J.lstm(p, x, lengths=n, reverse=reverse)[0].c)),
+                            in_axes=(None, 0, 0))(params, xs, lengths)
+    reference = jax.vmap(jax.grad(lambda p, x, n: jnp.sum(
+        J.lstm(p, x, lengths=n, reverse=reverse, backend="reference")[0].c)), in_axes=(None, 0, 0))(
+        params, xs, lengths)
+    _assert_trees_close(per_sequence, reference, 2e-5)

@@ -120,7 +120,7 @@ def _gates(z, axis):
     return jax.nn.sigmoid(z_i), jax.nn.sigmoid(z_f), jnp.tanh(z_g), jax.nn.sigmoid(z_o)
 
 
-def _recompute(w_x, w_h, b, xs, h_prev, c0, valid):
+def recompute(w_x, w_h, b, xs, h_prev, c0, valid):
     """Every step's gates (i, f, g, o) and cell state c_t, each (T, B, H), from the inputs
     xs and h_prev (T, B, H), the h_{t-1} of a forward pass."""
     z = jnp.concatenate([xs, h_prev], axis=-1) @ jnp.concatenate([w_x, w_h]) + b
@@ -153,7 +153,7 @@ def backward(w_x, w_h, b, xs, h0, c0, valid, hs, d_hs, d_h, d_c, unroll: int = 1
     gradients have a leading batch axis B (one per sequence), else they are summed.
     """
     h_prev = jnp.concatenate([h0[None], hs[:-1]])
-    i, f, g, o, cs = _recompute(w_x, w_h, b, xs, h_prev, c0, valid)
+    i, f, g, o, cs = recompute(w_x, w_h, b, xs, h_prev, c0, valid)
     lay = layout_for(c0.shape[0], w_h.shape[0])
     i, f, g, o, cs = (lay.convert(a) for a in (i, f, g, o, cs))
     accumulate = not lay.feature_major and c0.shape[0] >= 8 and not per_example
