@@ -79,10 +79,6 @@ class TaskTrainer(Trainer):
                          initial_carry=task.initial_carry(tc.batch_size) if stateful else None)
         self.cfg, self.task = cfg, task
 
-    @classmethod
-    def build(cls, cfg: Config) -> "TaskTrainer":
-        return cls(cfg)
-
 
 class _TaskPlots(Callback):
     """The task's own figures, written at the end of the run (by process 0)."""
@@ -152,7 +148,7 @@ def fit(cfg: Config, *, resume: bool = False, quiet: bool = False,
         monitor_mode=task.monitor_mode, name=cfg.name, resume=resume, quiet=quiet,
         callbacks=[*callbacks, _TaskPlots(run_dir)], baseline=task.baseline(),
         files={"config.yaml": cfg.to_yaml(), "model.json": model_json(cfg, task)},
-        summary_extra={"task": cfg.task, "title": f"{cfg.name} ({cfg.task})", "config": cfg.to_dict()})
+        title=f"{cfg.name} ({cfg.task})", writer_config=cfg.to_dict(), summary_extra={"task": cfg.task})
 
 
 def load_run(run_dir, *, which: str = "best", notify: Optional[Callable[[str], None]] = None):

@@ -116,13 +116,15 @@ def run_training(trainer: Trainer, run_dir, settings: TrainConfig, *, monitor: s
                  monitor_mode: str = "min", name: str = "run", resume: bool = False,
                  quiet: bool = False, callbacks: Sequence[Callback] = (),
                  baseline: Optional[dict] = None, files: Optional[dict[str, str]] = None,
+                 title: Optional[str] = None, writer_config: Optional[dict] = None,
                  summary_extra: Optional[dict] = None) -> dict:
     """Train `trainer` for `settings.steps` steps into `run_dir`; returns the summary.
 
     `settings` gives the loop's schedule (eval_every, log_every, checkpoint_every,
     keep_checkpoints, early_stopping_patience, progress, writers); `files` are text files
-    written into the run folder first (e.g. config.yaml); `summary_extra` is merged
-    into the summary.
+    written into the run folder first (e.g. config.yaml); `title` heads the learning
+    curves (default `name`); `writer_config` is the config the W&B writer records;
+    `summary_extra` is merged into the summary.
 
     Raises:
       RunExists: the run folder exists and `resume` is False.
@@ -150,13 +152,14 @@ def run_training(trainer: Trainer, run_dir, settings: TrainConfig, *, monitor: s
                 (run_dir / file_name).write_text(text, encoding="utf-8")
         return _train(trainer, run_dir, settings, monitor=monitor, monitor_mode=monitor_mode,
                       name=name, resume=resume, quiet=quiet, callbacks=list(callbacks),
-                      baseline=baseline or {}, summary_extra=summary_extra or {}, main=main)
+                      baseline=baseline or {}, title=title or name, writer_config=writer_config,
+                      summary_extra=summary_extra or {}, main=main)
     finally:
         lock.release()
 
 
 def _train(trainer: Trainer, run_dir: Path, tc: TrainConfig, *, monitor, monitor_mode, name, resume,
-           quiet, callbacks, baseline, summary_extra, main) -> dict:
+           quiet, callbacks, baseline, title, writer_config, summary_extra, main) -> dict:
     """The body of `run_training`, run while holding the run folder's lock."""
     checkpoints = Checkpoints(run_dir / "checkpoints", tc.keep_checkpoints, monitor, monitor_mode)
     metrics_path = run_dir / "metrics.jsonl"
@@ -180,7 +183,7 @@ def _train(trainer: Trainer, run_dir: Path, tc: TrainConfig, *, monitor, monitor
     trainer.step, trainer.stop = start, False
 
     train_step, eval_step = trainer.compiled_steps()
-    writers = make_writers(tc.writers, run_dir, name=name, config=summary_extra.get("config"),
+    writers = make_writers(tc.writers, run_dir, name=name, config=writer_config,
                            start_step=start) if main else Writers()
     last_eval: dict = {}
     stopped_early, data_ended = False, None
@@ -294,7 +297,7 @@ def _train(trainer: Trainer, run_dir: Path, tc: TrainConfig, *, monitor, monitor
     meta["wall_time"] = wall_before + time.perf_counter() - t0
 
     summary = {
-        "name": name, **{k: v for k, v in summary_extra.items() if k != "config"}, "steps": step,
+        "name": name, **summary_extra, "steps": step,
         "stopped_early": stopped_early, "data_ended": data_ended, "final": last_eval, "monitor": monitor, "best": meta["best"],
         "best_step": meta["best_step"], "baseline": baseline, "param_count": trainer.param_count(),
         "wall_time_s": round(meta["wall_time"], 2), "versions": _versions(), "provenance": provenance(),
@@ -303,7 +306,7 @@ def _train(trainer: Trainer, run_dir: Path, tc: TrainConfig, *, monitor, monitor
         cb.on_train_end(trainer, summary)
     if main:
         plot_learning_curves(read_metrics(metrics_path), run_dir / "learning_curves.png",
-                             title=summary_extra.get("title", name), baseline=baseline)
+                             title=title, baseline=baseline)
         write_json_atomic(run_dir / "summary.json", summary)
     return summary
 
@@ -347,8 +350,7 @@ def fit_model(model: nnx.Module, loss: Callable, train_data: Any, *,
       ConfigError: an invalid setting (named). RunExists, RunLocked, TrainingDiverged,
       RunInterrupted: as `run_training`.
     """
-    unknown = sorted(set(settings) - {f.name for f in TrainConfig.__dataclass_fields__.values()}
-                     - {"batch_size", "monitor", "steps", "mesh"})
+    unknown = sorted(set(settings) - set(TrainConfig.__dataclass_fields__))
     if unknown:
         raise TypeError(f"fit_model: unknown setting(s) {unknown}; the settings are the keys of a "
                         f"config's train: section ({sorted(TrainConfig.__dataclass_fields__)})")

@@ -14,7 +14,7 @@ from jaxlstm.data.imdb import write_toy_imdb
 from jaxlstm.train.config import ConfigError, load_config
 from jaxlstm.train.loop import fit
 from jaxlstm.train.tasks import get_task
-from jaxlstm.train.tasks.base import held_out_metrics
+from jaxlstm.train.average import mean_over_batches as held_out_metrics
 from jaxlstm.train.tasks.classification import majority_accuracy
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"

@@ -112,7 +112,7 @@ class Task:
         """Metrics on the held-out batches; by default the pooled mean of the loss
         metrics (`mean_over_batches`). `eval_step(batch) -> (loss, metrics)` is the jitted
         `loss` in eval mode."""
-        return held_out_metrics(self.eval_batches(), eval_step)
+        return mean_over_batches(self.eval_batches(), eval_step)
 
     def write_plots(self, model: nnx.Module, run_dir) -> None:
         """Task-specific figures written into `run_dir` at the end of `fit` (e.g. a
@@ -124,14 +124,11 @@ class Task:
 
 
 
-held_out_metrics = mean_over_batches
-
-
 def valid_and_test_metrics(valid: list[Batch], test: list[Batch], eval_step: Callable) -> dict:
-    """`held_out_metrics` of the `valid` batches, and those of the `test` batches with their
+    """`mean_over_batches` of the `valid` batches, and those of the `test` batches with their
     names prefixed "test_" (e.g. {"loss", "accuracy", "test_loss", "test_accuracy"})."""
-    test_metrics = held_out_metrics(test, eval_step)
-    return {**held_out_metrics(valid, eval_step), **{f"test_{k}": v for k, v in test_metrics.items()}}
+    test_metrics = mean_over_batches(test, eval_step)
+    return {**mean_over_batches(valid, eval_step), **{f"test_{k}": v for k, v in test_metrics.items()}}
 
 
 def cross_entropy(logits: jax.Array, labels: jax.Array, mask=None):

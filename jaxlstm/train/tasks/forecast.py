@@ -27,8 +27,9 @@ import numpy as np
 
 from jaxlstm.data.series import Windows, available_series, forecasting_data, load_series
 from jaxlstm.nn.heads import SequenceRegressor
+from jaxlstm.train.average import mean_over_batches
 from jaxlstm.train.config_checks import ConfigError, check_choice, check_positive
-from jaxlstm.train.tasks.base import Task, held_out_metrics
+from jaxlstm.train.tasks.base import Task
 
 
 @dataclass
@@ -118,7 +119,7 @@ class Forecast(Task):
             out = {f"{prefix}{k.replace('mse', 'rmse')}": math.sqrt(v) for k, v in m.items() if "mse" in k}
             return {**out, f"{prefix}mae": m["mae"]}
 
-        valid, test = held_out_metrics(self._valid, eval_step), held_out_metrics(self._test, eval_step)
+        valid, test = mean_over_batches(self._valid, eval_step), mean_over_batches(self._test, eval_step)
         valid_metrics = {"loss": valid["loss"], "rmse": math.sqrt(valid["mse"]), "mae": valid["mae"]}
         return {**valid_metrics, **in_units(test, "test_")}
 
