@@ -35,6 +35,7 @@ import optax
 from flax import nnx
 
 from jaxlstm.train import mesh as meshlib
+from jaxlstm.train.average import batch_rows
 from jaxlstm.train.callbacks import Callback
 from jaxlstm.train.checkpoint import Checkpoints
 from jaxlstm.train.config import TrainConfig
@@ -233,7 +234,7 @@ def _train(trainer: Trainer, run_dir: Path, tc: TrainConfig, *, monitor, monitor
             # One statement: a second signal cannot land between the new state and its step.
             trainer.params, trainer.model_state, trainer.opt_state, trainer.carry, step = (*state, step + 1)
             trainer.step = step
-            window_n += int(np.shape(jax.tree.leaves(batch)[0])[0])
+            window_n += batch_rows(batch)
             record = {"step": step, "split": "train", "loss": loss, **{k: float(v) for k, v in metrics.items()}}
             if step % tc.log_every == 0 or step == tc.steps:
                 now = time.perf_counter()
