@@ -1,47 +1,60 @@
-"""The standard LSTM layer over one sequence, with a batching rule that reaches the
-batched backends: `jax.vmap` of it runs one batched kernel, not B scans.
+"""The standard LSTM layer as a JAX operation with a rule for every transformation.
 
 `standard_layer(w_x, w_h, b, xs (T, X), h0 (H,), c0 (H,), length) -> (hs (T, H), h, c)`
-computes `CellSpec()` (equations in `jaxlstm.core.backends.xla_fused`); with a `length`
-(scalar int), steps at or past it keep the state and emit zeros.
-`padded_layer` computes the same with a length as the layer over all T steps plus masking,
-which is how `lstm` sends padded batches to the CPU kernel (`dispatch.pads_over_full_length`).
+computes `CellSpec()` (equations in `jaxlstm.core.backends.xla_fused`) over one sequence;
+with a `length` (scalar int), steps at or past it keep the state and emit zeros.
+`padded_layer` computes the same as the layer over all T steps plus masking, which is
+how `lstm` sends padded batches to the CPU kernel (`dispatch.FULL_LENGTH`).
 
-How the transformations reach the backends:
+Three primitives, each over a batch (B, ...) of sequences with shared parameters:
 
-- It is a `jax.custom_vjp`. Its forward and backward passes are each a
-  `jax.custom_batching.custom_vmap`: called on one sequence they run the backend
-  `dispatch.choose` picks for one sequence; under `vmap` their rule receives the whole
-  batch (B, ...) and runs the backend chosen for B sequences. Forward and backward
-  rules choose from the same arguments, so they agree.
-- The residuals are the inputs and the outputs (hs, h_T, c_T), whatever the backend:
-  the XLA backward pass recomputes the gates from them, the oneDNN one finds its saved
-  workspace by them.
-- Parameter gradients: under `grad(vmap(layer))` JAX sums the per-sequence parameter
-  gradients over the batch, so the batched backward pass may return the sum directly
-  (oneDNN computes nothing else); under `vmap(grad(layer))` each sequence's own
-  gradient is wanted. Which of the two a call is, is fixed when the layer is called:
-  innermost under `vmap` (a BatchTrace is JAX's current trace) means the sum will be
-  taken, anything else gets per-sequence gradients (`_sums_over_batch`).
-- Gradients of gradients: the forward and backward passes are themselves `custom_vjp`s
-  whose derivatives are those of `xla_fused.forward`, plain differentiable JAX.
-- Forward mode (`jax.jvp`, `jax.jacfwd`) is not defined on this layer; `lstm(...,
-  backend="reference")` runs the scan that supports it.
+- `lstm_layer`: the layer (w_x, w_h, b, xs (B, T, X), h0, c0 (B, H)[, valid (B, T)])
+  -> (hs (B, T, H), h_T, c_T). Lowered to the backend `dispatch.layer_plan` picks for
+  the whole batch, platform and dtype: oneDNN's kernel on the CPU (not when the
+  computation is exported with `jax.export`), else the XLA scan.
+- `lstm_layer_tangent`: its forward-mode derivative, linear in the input tangents
+  (ẇ_x, ẇ_h, ḃ, ẋs, ḣ0, ċ0) given the inputs and hs (`xla_fused.tangent`: one matmul
+  over all steps and one scan).
+- `lstm_layer_backward`: the transpose of the tangent, i.e. the reverse-mode derivative
+  for cotangents (∂hs, ∂h_T, ∂c_T) -> (∂w_x, ∂w_h, ∂b, ∂xs, ∂h0, ∂c0), the parameter
+  gradients summed over the batch: oneDNN's backward pass or `xla_fused.backward`.
+
+How the transformations reach them:
+
+- `jvp`/`jacfwd`/`linearize`: the JVP of `lstm_layer` is the layer (its training form,
+  which keeps oneDNN's workspace) and its tangent. `grad`/`vjp`/`jacrev`: JAX
+  linearizes, then transposes the tangent into the backward pass.
+- `vmap`: each rule folds the mapped axis into the primitive's batch axis, so
+  `jax.vmap(lstm)` is one batched kernel. The backward pass's parameter gradients are
+  summed over its own batch but not over a mapped axis: under `vmap(grad(lstm))` the
+  mapped axis is an axis of separate computations, so each sequence gets its own
+  gradient (the XLA backward pass's per-example form). Parameters that differ per
+  mapped element (an ensemble) run one layer per element (`lax.map`).
+- Higher derivatives (Hessians, `grad` of `grad`, `jacfwd` of `jacrev`): the tangent
+  and backward primitives are differentiated as the plain-JAX `xla_fused.tangent` and
+  `xla_fused.backward` they compute.
+- `shard_map` with `check_vma`: the inputs are cast to vary over the same mesh axes
+  (`jaxlstm.core.varying`) and the outputs vary like them.
+- `jax.export`: the lowering sees that it is exporting and emits the XLA scan, which has
+  compatibility guarantees and runs on every platform.
 """
 
 from __future__ import annotations
 
 import functools
-from typing import Callable, Optional
+from typing import Optional
 
 import jax
 import jax.numpy as jnp
-from jax.custom_batching import custom_vmap
+from jax.extend.core import Primitive
+from jax.interpreters import ad, batching, mlir
 
 from jaxlstm.core import dispatch
 from jaxlstm.core.backends import onednn, xla_fused
+from jaxlstm.core.varying import match_varying
 
-NUM_PARAMS = 3  # w_x, w_h, b: the arguments shared by every sequence of a batch
+NUM_PRIMALS = 6  # w_x, w_h, b, xs, h0, c0
+NUM_PARAMS = 3   # w_x, w_h, b: shared by every sequence of the primitive's batch
 
 
 def standard_layer(w_x, w_h, b, xs, h0, c0, length: Optional[jax.Array] = None, *,
@@ -50,9 +63,12 @@ def standard_layer(w_x, w_h, b, xs, h0, c0, length: Optional[jax.Array] = None, 
 
     Returns `(hs (T, H), h_final (H,), c_final (H,))`.
     """
-    layer = _layer(length is not None, unroll, _sums_over_batch())
-    args = (w_x, w_h, b, xs, h0, c0) + ((length,) if length is not None else ())
-    return layer(*args)
+    extra = ()
+    if length is not None:
+        extra = ((jnp.arange(xs.shape[0]) < length)[None],)
+    args = (w_x, w_h, b, xs[None], h0[None], c0[None]) + extra
+    hs, h, c = _bind(layer_p, *args, has_valid=length is not None, unroll=unroll, train=False)
+    return hs[0], h[0], c[0]
 
 
 def padded_layer(w_x, w_h, b, xs, h0, c0, length, *, unroll: int = 1):
@@ -67,7 +83,7 @@ def padded_layer(w_x, w_h, b, xs, h0, c0, length, *, unroll: int = 1):
 
     Steps past the length see padding, but the recurrence is causal, so no valid output
     depends on them; gradients reach them as zeros. Derivatives are those of the
-    composition: the kernel's backward pass for hs, autodiff for the masking and c_final.
+    composition: the layer's for hs, autodiff for the masking and c_final.
     """
     hs_full, _, _ = standard_layer(w_x, w_h, b, xs, h0, c0, unroll=unroll)
     steps = xs.shape[0]
@@ -80,152 +96,221 @@ def padded_layer(w_x, w_h, b, xs, h0, c0, length, *, unroll: int = 1):
     return hs, h, cs[-1, 0]
 
 
-def _sums_over_batch() -> bool:
-    """Whether the innermost transformation at this call is `vmap` (see the module docstring)."""
-    try:
-        from jax._src import core
-        from jax._src.interpreters import batching
-        return isinstance(core.trace_ctx.trace, batching.BatchTrace)
-    except (ImportError, AttributeError):  # another JAX: per-sequence gradients, always right
-        return False
-
+# ---- what each primitive computes, on a batch-major batch -------------------------------
 
 def _swap(a):
     """(B, T, ...) <-> (T, B, ...)."""
     return jnp.swapaxes(a, 0, 1)
 
 
-def _time_major_valid(lengths: Optional[jax.Array], steps: int) -> Optional[jax.Array]:
-    if lengths is None:
-        return None
-    return (jnp.arange(steps)[:, None] < lengths[None, :])[..., None]
+def _unpack(args, has_valid: bool):
+    """(the 6 primals, valid (T, B, 1) or None, the remaining arguments)."""
+    primals = args[:NUM_PRIMALS]
+    valid = _swap(args[NUM_PRIMALS])[..., None] if has_valid else None
+    return primals, valid, args[NUM_PRIMALS + has_valid:]
 
 
-def _choose(xs, w_h, *, has_length: bool) -> dispatch.Choice:
+def _plan(xs, w_h, has_valid, platform, for_export) -> dispatch.Plan:
     batch, steps, features = xs.shape
-    return dispatch.choose(dispatch.CellSpec(), batch=batch, steps=steps,
-                           input_size=features, hidden_size=w_h.shape[0], dtype=xs.dtype,
-                           platform=jax.default_backend(), has_lengths=has_length)
+    return dispatch.layer_plan(batch=batch, steps=steps, input_size=features,
+                               hidden_size=w_h.shape[0], dtype=xs.dtype, platform=platform,
+                               masked=has_valid, for_export=for_export)
 
 
-def _kernel_batch_major(xs) -> bool:
-    """Whether the kernel takes the batch (B, T, X) as it is, or time-major: batch-major when
-    B >= T, where its backward pass measured faster (docs/performance.md)."""
-    return xs.shape[0] >= xs.shape[1]
-
-
-def _forward(w_x, w_h, b, xs, h0, c0, lengths=None, *, unroll: int, train: bool):
-    """The batch xs (B, T, X), h0, c0 (B, H), lengths (B,) on the chosen backend ->
-    (hs (B, T, H), h (B, H), c (B, H))."""
-    choice = _choose(xs, w_h, has_length=lengths is not None)
-    if choice.backend == "onednn" and lengths is None:  # lengths reach it through padded_layer
-        if _kernel_batch_major(xs):
+def _forward(*args, has_valid, unroll, train, platform="other", for_export=False):
+    (w_x, w_h, b, xs, h0, c0), valid, _ = _unpack(args, has_valid)
+    plan = _plan(xs, w_h, has_valid, platform, for_export)
+    if plan.backend == "onednn":
+        if plan.layout == "batch_major":
             return onednn.forward(w_x, w_h, b, xs, h0, c0, batch_major=True, train=train)
-        hs, h, c = onednn.forward(w_x, w_h, b, _swap(xs), h0, c0, batch_major=False, train=train)
+        hs, h, c = onednn.forward(w_x, w_h, b, _swap(xs), h0, c0, batch_major=False,
+                                  train=train)
         return _swap(hs), h, c
-    valid = _time_major_valid(lengths, xs.shape[1])
     hs, h, c = xla_fused.forward(w_x, w_h, b, _swap(xs), h0, c0, valid, unroll)
     return _swap(hs), h, c
 
 
-def _backward(w_x, w_h, b, xs, h0, c0, *rest, unroll: int, per_example: bool):
-    """Gradients for the batch: rest = ([lengths], hs, h, c, d_hs, d_h, d_c), batch-major.
-    Parameter gradients are per sequence (leading B) with `per_example`, else summed."""
-    lengths, (hs, h, c, d_hs, d_h, d_c) = (rest[0], rest[1:]) if len(rest) == 7 else (None, rest)
-    choice = _choose(xs, w_h, has_length=lengths is not None)
-    if choice.backend == "onednn" and lengths is None and not per_example:
-        primals = (w_x, w_h, b, xs, h0, c0)
-        if _kernel_batch_major(xs):
-            return onednn.backward(primals, (hs, h, c), (d_hs, d_h, d_c), batch_major=True)
-        primals = (w_x, w_h, b, _swap(xs), h0, c0)
-        grads = onednn.backward(primals, (_swap(hs), h, c), (_swap(d_hs), d_h, d_c),
-                                batch_major=False)
+def _tangent(*args, has_valid, unroll, nonzero, **_):
+    """The tangents of (hs, h_T, c_T); tangents marked zero in `nonzero` are not read."""
+    (w_x, w_h, b, xs, h0, c0), valid, (hs, _h, _c, *dots) = _unpack(args, has_valid)
+    dots = [d if nz else None for d, nz in zip(dots, nonzero)]
+    if dots[3] is not None:
+        dots[3] = _swap(dots[3])
+    d_hs, d_h, d_c = xla_fused.tangent(w_x, w_h, b, _swap(xs), h0, c0, valid, _swap(hs),
+                                       *dots, unroll)
+    return _swap(d_hs), d_h, d_c
+
+
+def _backward(*args, has_valid, unroll, per_example=False, platform="other",
+              for_export=False):
+    """The cotangents of the primals; with `per_example`, parameter cotangents per sequence
+    (leading B) instead of summed."""
+    (w_x, w_h, b, xs, h0, c0), valid, (hs, h, c, d_hs, d_h, d_c) = _unpack(args, has_valid)
+    plan = _plan(xs, w_h, has_valid, platform, for_export)
+    if plan.backend == "onednn" and not per_example:
+        if plan.layout == "batch_major":
+            return onednn.backward((w_x, w_h, b, xs, h0, c0), (hs, h, c), (d_hs, d_h, d_c),
+                                   batch_major=True)
+        grads = onednn.backward((w_x, w_h, b, _swap(xs), h0, c0), (_swap(hs), h, c),
+                                (_swap(d_hs), d_h, d_c), batch_major=False)
         return grads[:3] + (_swap(grads[3]),) + grads[4:]
-    valid = _time_major_valid(lengths, xs.shape[1])
     d_w_x, d_w_h, d_b, d_xs, d_h0, d_c0 = xla_fused.backward(
         w_x, w_h, b, _swap(xs), h0, c0, valid, _swap(hs), _swap(d_hs), d_h, d_c, unroll,
         per_example=per_example)
     return d_w_x, d_w_h, d_b, _swap(d_xs), d_h0, d_c0
 
 
-def _reference(w_x, w_h, b, xs, h0, c0, length=None, *, unroll: int):
-    """One sequence through `xla_fused.forward` (plain JAX): the derivative of the
-    forward and backward passes, for gradients of gradients."""
-    valid = None if length is None else (jnp.arange(xs.shape[0]) < length)[:, None, None]
-    hs, h, c = xla_fused.forward(w_x, w_h, b, xs[:, None], h0[None], c0[None], valid, unroll)
-    return hs[:, 0], h[0], c[0]
+# ---- the primitives ---------------------------------------------------------------------
+
+def _bind(prim, *args, **params):
+    return prim.bind(*match_varying(*args), **params)
 
 
-def _over_batch(batched: Callable, batched_outputs: tuple[bool, ...]):
-    """`batched` (params, then per-sequence arguments with a leading batch axis) as a
-    function of one sequence, with a `custom_vmap` rule that hands it the whole batch.
+def _primitive(name: str, impl, abstract_eval, *, chooses_backend: bool) -> Primitive:
+    """A primitive computing `impl`, lowered per platform (`chooses_backend`: `impl` takes
+    the platform and whether the lowering is for `jax.export`)."""
+    prim = Primitive(name)
+    prim.multiple_results = True
+    prim.def_abstract_eval(abstract_eval)
 
-    `batched_outputs[k]` says whether output k of `batched` has the batch axis; the
-    ones that do not (summed parameter gradients) are returned as such by the rule.
-    """
-    def one(*args):
-        params, per_seq = args[:NUM_PARAMS], args[NUM_PARAMS:]
-        outs = batched(*params, *[a[None] for a in per_seq])
-        return tuple(o[0] if has_batch else o for o, has_batch in zip(outs, batched_outputs))
+    @functools.cache
+    def compiled(params):
+        return jax.jit(functools.partial(prim.bind, **dict(params)))
 
-    f = custom_vmap(one)
+    prim.def_impl(lambda *args, **params: compiled(tuple(sorted(params.items())))(*args))
 
-    @f.def_vmap
-    def rule(axis_size, in_batched, *args):
-        if any(in_batched[:NUM_PARAMS]):  # parameters differ per sequence (an ensemble)
-            in_axes = tuple(0 if is_b else None for is_b in in_batched)
-            return jax.vmap(one, in_axes=in_axes)(*args), (True,) * len(batched_outputs)
-        per_seq = [a if is_b else jnp.broadcast_to(a, (axis_size,) + a.shape)
-                   for a, is_b in zip(args[NUM_PARAMS:], in_batched[NUM_PARAMS:])]
-        return tuple(batched(*args[:NUM_PARAMS], *per_seq)), batched_outputs
+    def lowering(platform):
+        def rule(ctx, *args, **params):
+            if chooses_backend:
+                params = dict(params, platform=platform,
+                              for_export=ctx.module_context.lowering_parameters.for_export)
+            return mlir.lower_fun(functools.partial(impl, **params),
+                                  multiple_results=True)(ctx, *args)
+        return rule
 
-    return f
+    mlir.register_lowering(prim, lowering("other"))
+    if chooses_backend:
+        mlir.register_lowering(prim, lowering("cpu"), platform="cpu")
+    return prim
 
 
-@functools.cache
-def _layer(has_length: bool, unroll: int, summed: bool):
-    """The `custom_vjp` layer for one (has_length, unroll, summed) combination."""
-    num_args = 7 if has_length else 6
-    reference = functools.partial(_reference, unroll=unroll)
-    infer = _over_batch(functools.partial(_forward, unroll=unroll, train=False), (True,) * 3)
-    train = _over_batch(functools.partial(_forward, unroll=unroll, train=True), (True,) * 3)
-    grads = _over_batch(functools.partial(_backward, unroll=unroll, per_example=not summed),
-                        (not summed,) * NUM_PARAMS + (True,) * 3)
+def _layer_abstract(*avals, has_valid, unroll, train):
+    xs, h0, c0 = avals[3:6]
+    hidden = avals[1].shape[0]
+    return xs.update(shape=xs.shape[:2] + (hidden,)), h0, c0
 
-    def no_cotangent(args):
-        return (None,) if has_length else ()
 
-    def reference_grads(primals, cotangents):
-        """The cotangents of (w_x, w_h, b, xs, h0, c0), through `reference`."""
-        return jax.vjp(reference, *primals)[1](tuple(cotangents))[:6]
+def _tangent_abstract(*avals, has_valid, unroll, nonzero):
+    xs, h0, c0 = avals[3:6]
+    hidden = avals[1].shape[0]
+    return xs.update(shape=xs.shape[:2] + (hidden,)), h0, c0
 
-    # The forward pass of training, differentiable through the reference.
-    train_d = jax.custom_vjp(train)
-    train_d.defvjp(lambda *args: (train(*args), args),
-                   lambda args, ct: reference_grads(args, ct) + no_cotangent(args))
 
-    # The backward pass, differentiable through the reference: args = (primals, outputs,
-    # cotangents); the outputs are functions of the primals, so they get zero cotangents.
-    grads_d = jax.custom_vjp(grads)
+def _backward_abstract(*avals, has_valid, unroll):
+    return tuple(avals[:NUM_PRIMALS])
 
-    def grads_bwd(args, d_grads):
-        primals, outputs, cts = args[:num_args], args[num_args:num_args + 3], args[num_args + 3:]
-        d_primals, d_cts = jax.vjp(reference_grads, primals, cts)[1](tuple(d_grads))
-        d_primals = tuple(d_primals[:6]) + no_cotangent(args)
-        return d_primals + tuple(jnp.zeros_like(o) for o in outputs) + tuple(d_cts)
 
-    grads_d.defvjp(lambda *args: (grads(*args), args), grads_bwd)
+layer_p = _primitive("lstm_layer", _forward, _layer_abstract, chooses_backend=True)
+tangent_p = _primitive("lstm_layer_tangent", _tangent, _tangent_abstract,
+                       chooses_backend=False)
+backward_p = _primitive("lstm_layer_backward", _backward, _backward_abstract,
+                        chooses_backend=True)
 
-    layer = jax.custom_vjp(infer)
 
-    def layer_fwd(*args):
-        outputs = train_d(*args)
-        return outputs, (args, outputs)
+# ---- differentiation --------------------------------------------------------------------
 
-    def layer_bwd(residuals, cotangents):
-        args, outputs = residuals
-        cotangents = tuple(cotangents)
-        return tuple(grads_d(*args, *outputs, *cotangents)) + no_cotangent(args)
+def _instantiate(tangents):
+    return [ad.instantiate_zeros(t) for t in tangents]
 
-    layer.defvjp(layer_fwd, layer_bwd)
-    return layer
+
+def _layer_jvp(primals, tangents, *, has_valid, unroll, train):
+    outs = _bind(layer_p, *primals, has_valid=has_valid, unroll=unroll, train=True)
+    tangents = tangents[:NUM_PRIMALS]
+    nonzero = tuple(type(t) is not ad.Zero for t in tangents)
+    d_outs = _bind(tangent_p, *primals, *outs, *_instantiate(tangents), has_valid=has_valid,
+                   unroll=unroll, nonzero=nonzero)
+    return outs, d_outs
+
+
+def _tangent_transpose(cts, *args, has_valid, unroll, nonzero):
+    known, dots = args[:-NUM_PRIMALS], args[-NUM_PRIMALS:]
+    if any(ad.is_undefined_primal(a) for a in known):
+        raise NotImplementedError("lstm_layer_tangent is linear in its last 6 arguments only")
+    grads = _bind(backward_p, *known, *_instantiate(cts), has_valid=has_valid, unroll=unroll)
+    return [None] * len(known) + [g if ad.is_undefined_primal(d) and nz else None
+                                  for g, d, nz in zip(grads, dots, nonzero)]
+
+
+def _plain_jvp(fn):
+    """A JVP rule differentiating `fn` (plain JAX) with autodiff."""
+    def rule(primals, tangents, **params):
+        tangents = [ad.instantiate_zeros(t) if jnp.issubdtype(p.dtype, jnp.inexact)
+                    else jnp.zeros(p.shape, jax.dtypes.float0)
+                    for p, t in zip(primals, tangents)]
+        return jax.jvp(functools.partial(fn, **params), tuple(primals), tuple(tangents))
+    return rule
+
+
+ad.primitive_jvps[layer_p] = _layer_jvp
+ad.primitive_jvps[tangent_p] = _plain_jvp(_tangent)
+ad.primitive_jvps[backward_p] = _plain_jvp(_backward)
+ad.primitive_transposes[tangent_p] = _tangent_transpose
+
+
+# ---- batching ---------------------------------------------------------------------------
+
+def _mapped_size(args, dims) -> int:
+    return next(a.shape[d] for a, d in zip(args, dims) if d is not None)
+
+
+def _fold(args, dims, per_sequence, size):
+    """The per-sequence arguments with the mapped axis folded into their batch axis
+    (size·B, ...); the others as they are (they are not mapped)."""
+    out = []
+    for a, d, per_seq in zip(args, dims, per_sequence):
+        if not per_seq:
+            out.append(a)
+            continue
+        a = jnp.moveaxis(a, d, 0) if d is not None else jnp.broadcast_to(a, (size,) + a.shape)
+        out.append(a.reshape((size * a.shape[1],) + a.shape[2:]))
+    return out
+
+
+def _unfold(outs, size):
+    return [o.reshape((size, o.shape[0] // size) + o.shape[1:]) for o in outs]
+
+
+def _plain(prim):
+    """What `prim` computes, in plain JAX (the XLA backends)."""
+    return {layer_p: _forward, tangent_p: _tangent, backward_p: _backward}[prim]
+
+
+def _is_parameter(index: int, num_args: int, prim) -> bool:
+    """Whether argument `index` of `prim` is shared by the primitive's batch: w_x, w_h, b,
+    and the tangent primitive's ẇ_x, ẇ_h, ḃ."""
+    if index < NUM_PARAMS:
+        return True
+    return prim is tangent_p and num_args - NUM_PRIMALS <= index < num_args - NUM_PRIMALS + 3
+
+
+def _batch_rule(prim):
+    def rule(args, dims, **params):
+        size = _mapped_size(args, dims)
+        parameter = [_is_parameter(k, len(args), prim) for k in range(len(args))]
+        if any(d is not None for d, p in zip(dims, parameter) if p):
+            # parameters (or their tangents) per mapped element: an ensemble, or jacfwd
+            # with respect to the parameters; vmap of the plain-JAX form
+            outs = jax.vmap(functools.partial(_plain(prim), **params), in_axes=tuple(dims))(*args)
+            return list(outs), [0] * len(outs)
+        folded = _fold(args, dims, [not p for p in parameter], size)
+        if prim is backward_p:  # a mapped axis is not summed over: per-element gradients
+            outs = _backward(*folded, per_example=True, **params)
+            param_grads = [g.reshape((size, -1) + g.shape[1:]).sum(1) for g in outs[:NUM_PARAMS]]
+            return param_grads + _unfold(outs[NUM_PARAMS:], size), [0] * NUM_PRIMALS
+        outs = prim.bind(*folded, **params)
+        return _unfold(outs, size), [0] * len(outs)
+    return rule
+
+
+for _prim in (layer_p, tangent_p, backward_p):
+    batching.primitive_batchers[_prim] = _batch_rule(_prim)

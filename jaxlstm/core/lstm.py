@@ -1,10 +1,10 @@
 """`lstm`: an LSTM layer over one sequence, and the LSTM's entry in the cell-family table.
 
 The cell itself is `cell_step` (jaxlstm/core/cell.py, gates in gates.py); `lstm` runs
-it over time. Which backend computes a call is decided by `jaxlstm.core.dispatch`
-(ask it with `jaxlstm.explain`): the standard cell goes through
-`jaxlstm.core.layer.standard_layer`, whose batching rule hands `jax.vmap(lstm)` to
-the batched backends; every other variant and option runs the reference scan.
+it over time. How a call runs is one `dispatch.plan` (ask it with `jaxlstm.explain`):
+the standard cell goes through `jaxlstm.core.layer.standard_layer`, a JAX operation with
+a rule for every transformation whose batching rule hands `jax.vmap(lstm)` to the
+batched backends; every other variant and option runs the reference scan.
 
 Dtypes: everything is computed in the promoted dtype of the parameters and the inputs,
 `jnp.result_type(params..., xs)` (float32 parameters with float64 inputs under
@@ -28,6 +28,7 @@ from jaxlstm.core.params import (LSTMParams, LSTMState, hidden_size_of, init_lst
 from jaxlstm.core.scan import check_remat, check_sequence, reverse_valid_prefix, scan_cell
 from jaxlstm.core.spec import CellSpec
 from jaxlstm.core.validation import check_params, initial_state
+from jaxlstm.core.varying import match_varying_tree
 
 BACKEND_CHOICES = (None, "reference")
 
@@ -63,7 +64,7 @@ def lstm(
       compute_dtype: run the matmuls in this dtype (e.g. jnp.bfloat16) with the
         state and the parameters in theirs (see `cell_step`); None: no casts.
       backend: None chooses (see `jaxlstm.explain`); "reference" forces the scan over
-        `cell_step`, which also supports forward-mode autodiff (`jax.jvp`, `jacfwd`).
+        `cell_step`. Both support every transformation.
 
     Returns:
       `(final_state, hs)` with hs: (T, R) (zeros at padded steps).
@@ -78,14 +79,18 @@ def lstm(
     state0 = initial_state("state0", state0, zero_state(params, dtype=dtype))
     params = jax.tree.map(lambda a: a.astype(dtype), params)
     xs = xs.astype(dtype)
-    state0 = LSTMState(*(a.astype(dtype) for a in state0))
+    state0 = LSTMState(*match_varying_tree(tuple(a.astype(dtype) for a in state0), xs))
     if xs.shape[0] == 0:  # no step: the initial state, no outputs
         return state0, jnp.zeros((0, state0.h.shape[-1]), dtype)
-    choice = dispatch.choose(spec, batch=None, steps=xs.shape[0], input_size=xs.shape[1],
-                             hidden_size=hidden_size_of(params), dtype=dtype, platform="any",
-                             has_lengths=lengths is not None, params=params, remat=remat,
-                             return_gates=return_gates, compute_dtype=compute_dtype)
-    if backend == "reference" or choice.backend == "reference":
+    plan = dispatch.plan(spec, batch=None, steps=xs.shape[0], input_size=xs.shape[1],
+                         hidden_size=hidden_size_of(params), dtype=dtype,
+                         platform=jax.default_backend(), has_lengths=lengths is not None,
+                         params=params, remat=remat, return_gates=return_gates,
+                         compute_dtype=compute_dtype)
+    if lengths is not None:  # padding never enters the arithmetic (nor its gradients)
+        lengths = jnp.asarray(lengths, jnp.int32)
+        xs = jnp.where((jnp.arange(xs.shape[0]) < lengths)[:, None], xs, 0.0)
+    if backend == "reference" or plan.backend == "reference":
         step = functools.partial(_lstm_step, spec=spec, return_gates=return_gates,
                                  compute_dtype=compute_dtype)
         return scan_cell(step, params, xs, state0, lengths=lengths, reverse=reverse,
@@ -93,12 +98,10 @@ def lstm(
     if reverse:
         xs = reverse_valid_prefix(xs, lengths)
     args = (params.w_x, params.w_h, params.b, xs, state0.h, state0.c)
-    if lengths is None:
-        hs, h, c = standard_layer(*args, unroll=unroll)
-    elif dispatch.pads_over_full_length(dtype):
-        hs, h, c = padded_layer(*args, jnp.asarray(lengths, jnp.int32), unroll=unroll)
+    if plan.lengths == dispatch.FULL_LENGTH:
+        hs, h, c = padded_layer(*args, lengths, unroll=unroll)
     else:
-        hs, h, c = standard_layer(*args, jnp.asarray(lengths, jnp.int32), unroll=unroll)
+        hs, h, c = standard_layer(*args, lengths, unroll=unroll)
     if reverse:
         hs = reverse_valid_prefix(hs, lengths)
     return LSTMState(h, c), hs

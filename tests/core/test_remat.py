@@ -84,7 +84,7 @@ def test_stacked_bidirectional_module_with_chunked_remat():
     assert chunked.remat == 4
     xs = jax.random.normal(jax.random.key(3), (2, T, X))
     lengths = jnp.array([T, 5])
-    # float32; without remat the layers run fused_lstm, whose one [x, h]·[w_x; w_h] matmul per step
+    # float32; without remat the layers run the fused layer, whose one [x, h]·[w_x; w_h] matmul per step
     # rounds differently from remat's x·w_x + h·w_h
     _assert_same(model(xs, lengths=lengths), chunked(xs, lengths=lengths), atol=1e-6)
 
@@ -92,7 +92,7 @@ def test_stacked_bidirectional_module_with_chunked_remat():
 def test_remat_off_adds_nothing_and_chunks_nest_one_scan():
     params = J.init_lstm(jax.random.key(0), X, H)
     xs = jnp.ones((12, X))
-    plain = str(jax.make_jaxpr(lambda p: J.lstm(p, xs))(params))
+    plain = str(jax.make_jaxpr(lambda p: J.lstm(p, xs, backend="reference"))(params))
     chunked = str(jax.make_jaxpr(lambda p: J.lstm(p, xs, remat=4))(params))
     assert plain.count("remat") == 0 and plain.count("scan[") == 1
     # an outer scan over 3 chunks whose body is a checkpointed (remat) scan of 4 steps

@@ -212,3 +212,49 @@ def backward(w_x, w_h, b, xs, h0, c0, valid, hs, d_hs, d_h, d_c, unroll: int = 1
         d_b = jnp.sum(rows(dz), axis=0)
     d_xs = dz @ w_x_back
     return d_w_x, d_w_h, d_b, d_xs, lay.convert(d_h0), lay.convert(d_c0)
+
+
+def tangent(w_x, w_h, b, xs, h0, c0, valid, hs, d_w_x, d_w_h, d_b, d_xs, d_h0, d_c0,
+            unroll: int = 1):
+    """The tangent (forward-mode derivative) of `forward` at its inputs, given its outputs hs
+    (T, B, H) and the input tangents (ẇ_x, ẇ_h, ḃ, ẋs, ḣ0, ċ0) of the inputs' shapes.
+
+    The recurrence is linear in the tangents. Its input part is one matmul over all T·B rows,
+    u_t = ẋ_t·w_x + x_t·ẇ_x + h_{t-1}·ẇ_h + ḃ (h_{t-1} read from hs), and the gates are
+    recomputed at once as in `backward`; the scan then carries (ḣ, ċ) with one matmul a step:
+
+        ż_t = u_t + ḣ_{t-1}·w_h,   i̇ = i(1 - i) ż_i,  ḟ = f(1 - f) ż_f,  ġ = (1 - g²) ż_g,
+        ȯ = o(1 - o) ż_o,   ċ_t = ḟ c_{t-1} + f ċ_{t-1} + i̇ g + i ġ,
+        ḣ_t = ȯ tanh(c_t) + o (1 - tanh² c_t) ċ_t
+
+    (padded steps keep the tangent state and emit zeros, as `forward` keeps the state).
+    A tangent given as None is zero, and its terms are not computed.
+    Returns `(ḣs (T, B, H), ḣ_T (B, H), ċ_T (B, H))`.
+    """
+    h_prev = jnp.concatenate([h0[None], hs[:-1]])
+    i, f, g, o, cs = recompute(w_x, w_h, b, xs, h_prev, c0, valid)
+    c_prev = jnp.concatenate([c0[None], cs[:-1]])
+    terms = [t for t in (None if d_xs is None else d_xs @ w_x,
+                         None if d_w_x is None else xs @ d_w_x,
+                         None if d_w_h is None else h_prev @ d_w_h, d_b) if t is not None]
+    u = sum(terms[1:], terms[0]) if terms else jnp.zeros(i.shape[:2] + (4 * i.shape[2],), i.dtype)
+    d_h0 = jnp.zeros_like(h0) if d_h0 is None else d_h0
+    d_c0 = jnp.zeros_like(c0) if d_c0 is None else d_c0
+
+    def step(carry, inputs):
+        dh, dc = carry
+        u_t, i, f, g, o, c_prev, c, is_valid = inputs
+        dz_i, dz_f, dz_g, dz_o = jnp.split(u_t + dh @ w_h, 4, axis=-1)
+        tanh_c = jnp.tanh(c)
+        dc_new = (f * (1.0 - f) * dz_f * c_prev + f * dc + i * (1.0 - i) * dz_i * g
+                  + i * (1.0 - g * g) * dz_g)
+        dh_new = out = o * (1.0 - o) * dz_o * tanh_c + o * (1.0 - tanh_c * tanh_c) * dc_new
+        if is_valid is not None:
+            dh_new, dc_new = jnp.where(is_valid, dh_new, dh), jnp.where(is_valid, dc_new, dc)
+            out = jnp.where(is_valid, out, 0.0)
+        return (dh_new, dc_new), out
+
+    u = jnp.broadcast_to(u, i.shape[:2] + (4 * i.shape[2],))
+    (d_h, d_c), d_hs = lax.scan(step, (d_h0, d_c0), (u, i, f, g, o, c_prev, cs, valid),
+                                unroll=unroll)
+    return d_hs, d_h, d_c
