@@ -38,6 +38,7 @@ from jaxlstm.core.mlstm import (MLSTMParams, MLSTMSpec, MLSTMState, init_mlstm, 
                                 mlstm_param_count, mlstm_step)
 from jaxlstm.core.slstm import (SLSTMParams, SLSTMSpec, SLSTMState, init_slstm, slstm,
                                 slstm_param_count, slstm_step)
+from jaxlstm.core.serialization import register_for_export
 from jaxlstm.core.spec import ACTIVATIONS, VARIANTS, CellSpec
 from jaxlstm.core.validation import check_finite
 from jaxlstm.core.stack import bidirectional, init_lstm_stack, lstm_stack, stack
@@ -53,7 +54,7 @@ __all__ = [
     "minlstm_param_count", "minlstm_step", "MinLSTMParams", "MinLSTMSpec", "mlstm",
     "mlstm_param_count", "mlstm_step", "MLSTMParams", "MLSTMSpec", "MLSTMState", "output_gate",
     "param_count", "param_shapes", "preactivations", "register_family", "rnn", "rnn_step",
-    "RNNParams", "scan_cell", "slstm", "slstm_param_count", "slstm_step", "SLSTMParams",
+    "register_for_export", "RNNParams", "scan_cell", "slstm", "slstm_param_count", "slstm_step", "SLSTMParams",
     "SLSTMSpec", "SLSTMState", "stack", "valid_prefix_reversal", "VARIANTS", "vmap_layer",
     "zero_state",
 ]

@@ -120,7 +120,8 @@ def plan(spec: CellSpec, *, batch: Optional[int], steps: int, input_size: int,
                        hidden_size=hidden_size, dtype=dtype, platform=platform,
                        masked=lengths == MASKED, for_export=for_export)
     padded = ("; padded: the kernel runs all T steps, outputs past each length are zeroed "
-              "and the final state is read at length - 1") if lengths == FULL_LENGTH else ""
+              "and the final state is read at length - 1") if (
+                  lengths == FULL_LENGTH and layer.backend == "onednn") else ""
     return dataclasses.replace(layer, reason=layer.reason + padded, lengths=lengths)
 
 
@@ -175,11 +176,13 @@ def onednn_reason(*, batch: int, steps: int, input_size: int, hidden_size: int, 
 
 def explain(params: LSTMParams, xs: jax.Array, *, spec: CellSpec = CellSpec(),
             lengths: Optional[jax.Array] = None, remat=False, return_gates: bool = False,
-            compute_dtype=None, platform: Optional[str] = None) -> Plan:
+            compute_dtype=None, platform: Optional[str] = None,
+            for_export: bool = False) -> Plan:
     """Which backend runs `lstm(params, xs, ...)`, how, and why.
 
     xs (T, X) is one sequence, as `lstm` takes it; xs (B, T, X) asks for `jax.vmap(lstm)`
-    (or `lstm_batch`) over B sequences. `platform` defaults to JAX's default backend.
+    (or `lstm_batch`) over B sequences. `platform` defaults to JAX's default backend;
+    `for_export`: the plan when the call is lowered by `jax.export`.
     """
     if jnp.ndim(xs) not in (2, 3):
         raise ValueError(f"xs must have shape (T, X) or (B, T, X), got shape {jnp.shape(xs)}")
@@ -190,4 +193,4 @@ def explain(params: LSTMParams, xs: jax.Array, *, spec: CellSpec = CellSpec(),
                 hidden_size=hidden_size_of(params), dtype=dtype,
                 platform=platform or jax.default_backend(), has_lengths=lengths is not None,
                 params=params, remat=remat, return_gates=return_gates,
-                compute_dtype=compute_dtype)
+                compute_dtype=compute_dtype, for_export=for_export)

@@ -36,8 +36,13 @@ class ParamTupleCell(nnx.RNNCellBase):
 
     def initialize_carry(self, input_shape: tuple, rngs=None, carry_init=None):
         """The zero carry for inputs of shape `input_shape` = (*batch, X) (nnx.RNN's
-        interface; `rngs` and `carry_init` are accepted and unused: the carry is zeros)."""
-        return self.initial_state(tuple(input_shape[:-1]))
+        interface; `rngs` and `carry_init` are accepted and unused: the carry is zeros).
+
+        The zeros are weakly typed, so the scan gives the carry the dtype the step computes
+        in, the core's rule `jnp.result_type(params, x)`: float64 inputs with float32
+        parameters run in float64 under `jax_enable_x64`."""
+        zeros = self.initial_state(tuple(input_shape[:-1]))
+        return jax.tree.map(lambda a: jax.lax.full(a.shape, 0.0), zeros)
 
     def _store(self, params) -> None:
         for name, value in params._asdict().items():

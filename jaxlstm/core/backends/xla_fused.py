@@ -44,6 +44,8 @@ import jax
 import jax.numpy as jnp
 from jax import lax
 
+from jaxlstm.core.varying import match_varying, match_varying_tree
+
 
 class Layout(NamedTuple):
     """Where the batch axis sits inside the loops: last (feature-major) or first."""
@@ -189,6 +191,7 @@ def backward(w_x, w_h, b, xs, h0, c0, valid, hs, d_hs, d_h, d_c, unroll: int = 1
     if accumulate:
         d_w0 = jnp.zeros((w_x.shape[0] + w_h.shape[0], w_h.shape[1]), w_h.dtype)
         sums = (d_w0, jnp.zeros_like(w_h[0]))
+        sums = match_varying_tree(sums, xs, d_hs)
     else:
         sums = None
     steps = jnp.arange(cs.shape[0])
@@ -240,6 +243,7 @@ def tangent(w_x, w_h, b, xs, h0, c0, valid, hs, d_w_x, d_w_h, d_b, d_xs, d_h0, d
     u = sum(terms[1:], terms[0]) if terms else jnp.zeros(i.shape[:2] + (4 * i.shape[2],), i.dtype)
     d_h0 = jnp.zeros_like(h0) if d_h0 is None else d_h0
     d_c0 = jnp.zeros_like(c0) if d_c0 is None else d_c0
+    d_h0, d_c0, _ = match_varying(d_h0, d_c0, u)
 
     def step(carry, inputs):
         dh, dc = carry
