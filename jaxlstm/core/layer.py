@@ -194,13 +194,8 @@ def _primitive(name: str, impl, abstract_eval, *, chooses_backend: bool) -> Prim
     return prim
 
 
-def _layer_abstract(*avals, has_valid, unroll, train):
-    xs, h0, c0 = avals[3:6]
-    hidden = avals[1].shape[0]
-    return xs.update(shape=xs.shape[:2] + (hidden,)), h0, c0
-
-
-def _tangent_abstract(*avals, has_valid, unroll, nonzero):
+def _outputs_abstract(*avals, **_):
+    """(hs (B, T, H), h (B, H), c (B, H)) of the layer and of its tangent, varying like xs."""
     xs, h0, c0 = avals[3:6]
     hidden = avals[1].shape[0]
     return xs.update(shape=xs.shape[:2] + (hidden,)), h0, c0
@@ -210,8 +205,8 @@ def _backward_abstract(*avals, has_valid, unroll):
     return tuple(avals[:NUM_PRIMALS])
 
 
-layer_p = _primitive("lstm_layer", _forward, _layer_abstract, chooses_backend=True)
-tangent_p = _primitive("lstm_layer_tangent", _tangent, _tangent_abstract,
+layer_p = _primitive("lstm_layer", _forward, _outputs_abstract, chooses_backend=True)
+tangent_p = _primitive("lstm_layer_tangent", _tangent, _outputs_abstract,
                        chooses_backend=False)
 backward_p = _primitive("lstm_layer_backward", _backward, _backward_abstract,
                         chooses_backend=True)
