@@ -20,7 +20,8 @@ from omegaconf.errors import OmegaConfBaseException
 from jaxlstm.core.spec import ACTIVATIONS, VARIANTS, CellSpec
 from jaxlstm.data.batches import ORDERS
 from jaxlstm.nn.encoder import CELLS
-from jaxlstm.train.config_checks import ConfigError, check_choice, check_positive  # noqa: F401
+from jaxlstm.train.config_checks import (ConfigError, check_choice, check_positive,  # noqa: F401
+                                         check_seed, check_types)
 
 
 @dataclass
@@ -48,6 +49,7 @@ class ModelConfig:
     ratio: str = "1:1"                # xlstm: mLSTM:sLSTM blocks per group, e.g. "7:1"
 
     def __post_init__(self):
+        check_types("model", self)
         check_choice("model.cell", self.cell, CELLS)  # the cell families and the xLSTM block stack
         check_positive("model.num_heads", self.num_heads)
         self._check_modern()
@@ -121,6 +123,7 @@ class OptimConfig:
     clip_norm: Optional[float] = 1.0
 
     def __post_init__(self):
+        check_types("optim", self)
         check_choice("optim.name", self.name, ("adam", "adamw", "sgd", "rmsprop"))
         check_choice("optim.schedule", self.schedule, ("constant", "cosine", "linear"))
         check_positive("optim.learning_rate", self.learning_rate)
@@ -155,6 +158,8 @@ class TrainConfig:
     def __post_init__(self):
         from jaxlstm.train.writers import WRITERS
 
+        check_types("train", self)
+        check_seed("train.seed", self.seed)
         check_choice("train.order", self.order, ORDERS)
         for writer in self.writers:
             check_choice("train.writers", writer, WRITERS)
