@@ -73,6 +73,9 @@ def _parse_grid(items) -> dict:
         if "=" not in item:
             raise _config_error(f"--grid {item!r} must have the form key=v1,v2,...")
         key, values = item.split("=", 1)
+        if key in grid:
+            raise _config_error(f"--grid {key}: given twice ({','.join(grid[key])} and {values}); "
+                                f"give each key once with all its values")
         grid[key] = values.split(",")
     return grid
 
@@ -82,21 +85,28 @@ def _sweep(args) -> int:
     from jaxlstm.train.sweep import write_sweep_report
 
     grid = _parse_grid(args.grid)
+    if args.seeds < 1:
+        raise _config_error(f"--seeds: must be >= 1, got {args.seeds}")
     base = load_config(args.config, args.overrides)
     seeds = range(base.train.seed, base.train.seed + args.seeds)
     sweep_dir = base.run_dir
-    runs = []
-    combos = list(itertools.product(*grid.values())) or [()]
-    for combo in combos:
+    planned = []  # every point's config is loaded (and so checked) before the first one trains
+    for combo in list(itertools.product(*grid.values())) or [()]:
         point = dict(zip(grid, combo))
         label = ",".join(f"{k.split('.')[-1]}={v}" for k, v in point.items()) or "base"
         for seed in seeds:
             overrides = list(args.overrides) + [f"{k}={v}" for k, v in point.items()] + [
                 f"train.seed={seed}", f"out_dir={sweep_dir}", f"name={label}-seed{seed}"]
-            cfg = load_config(args.config, overrides)
-            print(f"== {label} seed {seed}", file=sys.stderr)
-            summary = fit(cfg, resume=args.resume, quiet=args.quiet)
-            runs.append({"point": point, "label": label, "seed": seed, "summary": summary})
+            try:
+                cfg = load_config(args.config, overrides)
+            except Exception as e:
+                raise type(e)(f"grid point {label}: {e}") from None
+            planned.append((point, label, seed, cfg))
+    runs = []
+    for point, label, seed, cfg in planned:
+        print(f"== {label} seed {seed}", file=sys.stderr)
+        summary = fit(cfg, resume=args.resume, quiet=args.quiet)
+        runs.append({"point": point, "label": label, "seed": seed, "summary": summary})
     table = write_sweep_report(runs, sweep_dir, title=f"{base.name}: {base.task}")
     print(table)
     return 0
@@ -257,6 +267,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _out_of_memory(e: BaseException) -> bool:
+    """A host allocation that failed (NumPy's MemoryError) or XLA's RESOURCE_EXHAUSTED."""
+    return isinstance(e, MemoryError) or "RESOURCE_EXHAUSTED" in str(e)[:200]
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
@@ -270,7 +285,9 @@ def main(argv=None) -> int:
         from jaxlstm.train import distributed
         from jaxlstm.train.checkpoint import CheckpointError
         from jaxlstm.train.config import ConfigError
+        from jaxlstm.train.checkpoint import quiet_orbax_background_errors
         from jaxlstm.train.loop import RunExists, TrainingDiverged
+        from jaxlstm.train.run_folder import RunFolderError
         from jaxlstm.train.runlock import RunLocked
     except ModuleNotFoundError as e:
         print(f"jaxlstm {args.command}: error: the command needs the training dependencies "
@@ -278,6 +295,7 @@ def main(argv=None) -> int:
         return 2
 
     prefix = f"jaxlstm {args.command}"
+    quiet_orbax_background_errors()
     try:
         code = args.func(args)
     except KeyboardInterrupt as e:  # RunInterrupted says which signal: 130 SIGINT, 143 SIGTERM
@@ -285,8 +303,13 @@ def main(argv=None) -> int:
     except Exception as e:
         if distributed.is_multiprocess() and distributed.lost_contact(e):
             code = distributed.report_lost_contact(e, prefix)
-        elif isinstance(e, (ConfigError, RunExists, RunLocked, CheckpointError, FileNotFoundError,
-                            IsADirectoryError, ValueError, TypeError)):
+        elif _out_of_memory(e):
+            print(f"{prefix}: error: out of memory ({' '.join(str(e).split())[:200]}); lower "
+                  f"train.batch_size, the model's size or the sequence length (no run folder "
+                  f"was left behind unless a checkpoint had been saved)", file=sys.stderr)
+            code = 2
+        elif isinstance(e, (ConfigError, RunExists, RunLocked, RunFolderError, CheckpointError,
+                            FileNotFoundError, IsADirectoryError, ValueError, TypeError)):
             print(f"{prefix}: error: {e}", file=sys.stderr)
             code = 2
         elif isinstance(e, TrainingDiverged):

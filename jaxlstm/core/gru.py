@@ -18,6 +18,7 @@ from typing import NamedTuple, Optional
 import jax
 import jax.numpy as jnp
 
+from jaxlstm.core.params import in_float32
 from jaxlstm.core.cell import to_compute_dtype
 from jaxlstm.core.rnn import register_vector_state_family, scan_vector_state
 from jaxlstm.core.family import register_spec
@@ -39,7 +40,7 @@ def init_gru(key, input_size: int, hidden_size: int, *, dtype=jnp.float32) -> GR
     h3 = 3 * hidden_size
     return GRUParams(
         w_x=jax.nn.initializers.glorot_uniform()(k_x, (input_size, h3), dtype),
-        w_h=jax.nn.initializers.orthogonal()(k_h, (hidden_size, h3), dtype),
+        w_h=in_float32(jax.nn.initializers.orthogonal())(k_h, (hidden_size, h3), dtype),
         b_x=jnp.zeros((h3,), dtype),
         b_h=jnp.zeros((h3,), dtype),
     )

@@ -72,6 +72,19 @@ def param_count(
     return total
 
 
+def in_float32(init: Initializer) -> Initializer:
+    """`init` run in float32 and cast to the requested dtype when that is narrower
+    (float16, bfloat16): the orthogonal initializer's QR decomposition has no LAPACK
+    kernel below float32, and a float32 draw rounded once is as good as any."""
+
+    def wrapped(key, shape, dtype=jnp.float32):
+        if jnp.issubdtype(dtype, jnp.floating) and jnp.finfo(dtype).bits < 32:
+            return init(key, shape, jnp.float32).astype(dtype)
+        return init(key, shape, dtype)
+
+    return wrapped
+
+
 def init_lstm(
     key: jax.Array,
     input_size: int,
@@ -94,6 +107,8 @@ def init_lstm(
     is a `jax.nn.initializers` function `(key, shape, dtype) -> array`.
     """
     shapes = param_shapes(spec, input_size, hidden_size, proj_size)
+    kernel_init, recurrent_init, bias_init, peephole_init, proj_init = map(
+        in_float32, (kernel_init, recurrent_init, bias_init, peephole_init, proj_init))
     k_x, k_h, k_b, k_p, k_r = jax.random.split(key, 5)
     b = bias_init(k_b, shapes.b, dtype)
     if "f" in spec.blocks:

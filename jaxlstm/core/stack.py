@@ -83,6 +83,11 @@ def stack(
         raise ValueError(
             f"states0 must hold one state per layer ({len(layers)}), got {len(states0)}"
         )
+    if not is_bidirectional:
+        for k, params in enumerate(layers):
+            if isinstance(params, (tuple, list)) and not hasattr(params, "_fields") and len(params) == 2:
+                raise TypeError(f"layers[{k}] is a (forward, backward) pair of a bidirectional "
+                                f"stack: pass is_bidirectional=True, or give one params per layer")
     finals = []
     kw = dict(lengths=lengths, unroll=unroll, remat=remat)
     for k, params in enumerate(layers):

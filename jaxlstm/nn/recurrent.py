@@ -28,6 +28,7 @@ from typing import Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 from flax import nnx
 
 from jaxlstm.core import (CellSpec, gru, hidden_size_of, lstm, lstm_batch, rnn, stack,
@@ -63,6 +64,27 @@ def _is_key(x) -> bool:
     return isinstance(x, jax.Array) and not isinstance(x, nnx.Variable)
 
 
+def check_dropout(dropout) -> float:
+    """`dropout` must be a number in [0, 1); returns it as a float."""
+    if isinstance(dropout, bool) or not isinstance(dropout, (int, float, np.number)) \
+            or not 0.0 <= dropout < 1.0:
+        raise ValueError(f"dropout must be a number in [0, 1), got {dropout!r}")
+    return float(dropout)
+
+
+def check_batched_inputs(xs, lengths, in_features: int) -> tuple[int, int]:
+    """What every batch-major module checks first: xs (B, T, in_features) floating, lengths
+    (B,) integers in [0, T] when concrete; returns (B, T)."""
+    check_rank("xs", xs, 3, "(B, T, X)")
+    check_float("xs", xs)
+    if xs.shape[-1] != in_features:
+        raise ValueError(f"xs must have shape (B, T, in_features={in_features}), got shape {xs.shape}")
+    batch, steps = xs.shape[:2]
+    if lengths is not None:
+        check_lengths(lengths, steps, (batch,))
+    return batch, steps
+
+
 def _dropout_stream(rngs: Optional[nnx.Rngs]):
     """The `dropout` stream of `rngs` (falling back to `default`), or None without one."""
     if rngs is None:
@@ -73,14 +95,28 @@ def _dropout_stream(rngs: Optional[nnx.Rngs]):
         return None
 
 
+def _check_chained(layers: list, bidirectional: bool) -> None:
+    """Each layer's input width must be the previous layer's output width (doubled when
+    bidirectional): the error names the layer and both widths."""
+    width = None
+    for k, entry in enumerate(layers):
+        cells = entry if bidirectional else (entry,)
+        for cell in cells:
+            if width is not None and cell.w_x.shape[0] != width:
+                raise ValueError(f"layers[{k}].w_x has shape {tuple(cell.w_x.shape)}: layer {k} takes "
+                                 f"{cell.w_x.shape[0]} inputs, but layer {k - 1} puts out {width}"
+                                 f"{' (forward and backward)' if bidirectional else ''}; the layers "
+                                 f"do not chain")
+        width = sum(c.w_proj.shape[1] if c.w_proj is not None else hidden_size_of(c) for c in cells)
+
+
 class Recurrent(nnx.Module):
     """A stack of recurrent layers over (B, T, X); see `LSTM` for the arguments."""
 
     def __init__(self, forward: list, backward: Optional[list], *, dropout: float = 0.0,
                  unroll: int = 1, remat: int | bool = False, compute_dtype=None,
                  rngs: Optional[nnx.Rngs] = None):
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
+        dropout = check_dropout(dropout)
         check_remat(remat)
         self.forward_cells = nnx.List(forward)
         self.backward_cells = None if backward is None else nnx.List(backward)
@@ -151,14 +187,7 @@ class Recurrent(nnx.Module):
             warnings.warn(f"{type(self).__name__}(..., state_first=False) returns the old order (outputs, "
                           f"finals), deprecated since jaxlstm 0.2 (the default is now (finals, outputs), "
                           f"the core's order) and removed in 0.3", DeprecationWarning, stacklevel=2)
-        check_rank("xs", xs, 3, "(B, T, X)")
-        check_float("xs", xs)
-        if xs.shape[-1] != self.in_features:
-            raise ValueError(
-                f"xs must have shape (B, T, in_features={self.in_features}), got shape {xs.shape}")
-        batch, steps = xs.shape[:2]
-        if lengths is not None:
-            check_lengths(lengths, steps, (batch,))
+        batch, steps = check_batched_inputs(xs, lengths, self.in_features)
         if initial_state is not None:
             _check_batched_state(initial_state, self.initial_state(batch))
         layer = self.layer_fn(self.forward_cells[0])
@@ -238,6 +267,7 @@ class LSTM(Recurrent):
         """An `LSTM` holding the core parameters `layers` (as from `init_lstm_stack`)."""
         bidirectional = isinstance(layers[0], tuple) and not hasattr(layers[0], "_fields")
         first = layers[0][0] if bidirectional else layers[0]
+        _check_chained(layers, bidirectional)
         proj = first.w_proj.shape[1] if first.w_proj is not None else None
         module = cls(first.w_x.shape[0], hidden_size_of(first), num_layers=len(layers),
                      bidirectional=bidirectional, dropout=dropout, proj_size=proj, spec=spec,

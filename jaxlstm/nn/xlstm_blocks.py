@@ -38,7 +38,8 @@ from jaxlstm.core import vmap_layer
 from jaxlstm.core.mlstm import MLSTMSpec, mlstm
 from jaxlstm.core.slstm import SLSTMSpec, slstm
 from jaxlstm.nn.modern import ModernCell
-from jaxlstm.nn.recurrent import UNSET, _dropout_stream, resolve_dropout_args
+from jaxlstm.nn.recurrent import (UNSET, _dropout_stream, check_batched_inputs, check_dropout,
+                                  resolve_dropout_args)
 
 
 def parse_ratio(ratio: str) -> tuple[int, int]:
@@ -156,12 +157,12 @@ class XLSTM(nnx.Module):
                  num_heads: int = 4, dropout: float = 0.0, mode: str = "auto", rngs: nnx.Rngs):
         if not isinstance(num_blocks, int) or num_blocks < 1:
             raise ValueError(f"num_blocks must be a positive int, got {num_blocks!r}")
-        if not 0.0 <= dropout < 1.0:
-            raise ValueError(f"dropout must lie in [0, 1), got {dropout}")
+        dropout = check_dropout(dropout)
         if dim % num_heads:
             raise ValueError(f"dim (hidden_size) must be divisible by num_heads={num_heads}, "
                              f"got {dim}")
         self.kinds = block_kinds(num_blocks, ratio)
+        self.in_features = in_features
         self.dropout = dropout
         self.proj = None if in_features == dim else nnx.Linear(in_features, dim, rngs=rngs)
         self.blocks = nnx.List([
@@ -189,6 +190,7 @@ class XLSTM(nnx.Module):
                 return x
             return self.dropout_layer(x, deterministic=deterministic, rngs=rngs)
 
+        check_batched_inputs(xs, lengths, self.in_features)
         x = xs if self.proj is None else self.proj(xs)
         finals = []
         for k, block in enumerate(self.blocks):

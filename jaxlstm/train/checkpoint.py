@@ -24,7 +24,10 @@ deleted, ignored by Orbax), so the run can write step S again when it gets there
 
 from __future__ import annotations
 
+import json
+import logging
 import os
+import sys
 import warnings
 from pathlib import Path
 from typing import Any, Callable, Optional
@@ -47,6 +50,70 @@ class CheckpointMismatch(ValueError):
 def _shapes(tree) -> list[tuple]:
     """The sorted (shape, dtype) of every array leaf: what must agree for a restore."""
     return sorted((tuple(x.shape), str(x.dtype)) for x in jax.tree.leaves(tree))
+
+
+def _key_name(k) -> str:
+    for attr in ("key", "name", "idx"):
+        if hasattr(k, attr):
+            return str(getattr(k, attr))
+    return str(k)
+
+
+def _leaf_paths(tree) -> dict[str, tuple]:
+    """{"0.mu.w": (shape, dtype)} of every array leaf, named as Orbax names them (NamedTuple
+    fields by name, sequence items by index): the tree structure a restore must match."""
+    leaves = jax.tree_util.tree_flatten_with_path(tree)[0]
+    return {".".join(_key_name(k) for k in path): (tuple(x.shape), str(x.dtype)) for path, x in leaves}
+
+
+_STATUS_CODES = ("DATA_LOSS", "NOT_FOUND", "INVALID_ARGUMENT", "FAILED_PRECONDITION", "OUT_OF_RANGE",
+                 "UNKNOWN", "RESOURCE_EXHAUSTED", "PERMISSION_DENIED", "INTERNAL", "ABORTED", "UNAVAILABLE")
+
+
+def _from_orbax_io(exc) -> bool:
+    """An error of TensorStore's or Orbax's background I/O: an absl status message, or a
+    traceback through orbax/tensorstore."""
+    if exc is None:
+        return False
+    if str(exc).startswith(_STATUS_CODES):
+        return True
+    tb = exc.__traceback__
+    while tb is not None:
+        name = tb.tb_frame.f_code.co_filename
+        if "orbax" in name or "tensorstore" in name:
+            return True
+        tb = tb.tb_next
+    return False
+
+
+class _OrbaxTaskErrors(logging.Filter):
+    """Drops asyncio's "Task exception was never retrieved" for Orbax/TensorStore reads that
+    failed after the restore had already failed (and been reported in one line)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        exc = record.exc_info[1] if record.exc_info else None
+        return not ("never retrieved" in str(record.msg) and _from_orbax_io(exc))
+
+
+def quiet_orbax_background_errors() -> None:
+    """Keep the one-line report of a damaged or missing checkpoint one line: TensorStore's
+    threads finish reads after Orbax's event loop closed (`RuntimeError: Event loop is
+    closed`, reported through `sys.unraisablehook`) and asyncio logs the exceptions of the
+    read tasks nobody awaited any more. Both are dropped; every other unraisable exception
+    and log record still goes out. Idempotent."""
+    if getattr(sys.unraisablehook, "_jaxlstm", False):
+        return
+    previous = sys.unraisablehook
+
+    def hook(unraisable):
+        exc = unraisable.exc_value
+        if isinstance(exc, RuntimeError) and str(exc) == "Event loop is closed":
+            return
+        previous(unraisable)
+
+    hook._jaxlstm = True
+    sys.unraisablehook = hook
+    logging.getLogger("asyncio").addFilter(_OrbaxTaskErrors())
 
 
 def _one_line(e: BaseException, limit: int = 160) -> str:
@@ -91,6 +158,7 @@ class Checkpoints:
     """
 
     def __init__(self, directory: Path, keep: int, monitor: str, mode: str):
+        quiet_orbax_background_errors()
         self.directory = Path(directory).absolute()
         best = policies.BestN(get_metric_fn=lambda m: m[monitor], reverse=(mode == "min"), n=1,
                               keep_checkpoints_without_metrics=False)
@@ -172,6 +240,14 @@ class Checkpoints:
         if "state" in saved and "params" not in saved:
             return self._restore_unnamed(step, from_leaves)
         wanted = {name: tree for name, tree in template.items() if _present(tree)}
+        written = self._written_items(step)
+        if written is not None:  # items absent because they were empty when saved are no damage
+            written -= {"meta"}
+            for name in template:
+                if (name in written) != (name in wanted):
+                    self._mismatch(step, name, f"the checkpoint {'holds' if name in written else 'has no'} "
+                                   f"{name}, this one {'has none' if name in written else 'does'} "
+                                   f"(e.g. SGD, which keeps no state, against Adam)")
         missing = sorted(set(wanted) - saved)
         if missing:
             raise CheckpointError(f"step {step} has no item {missing} (it holds {sorted(saved)})")
@@ -184,6 +260,20 @@ class Checkpoints:
                  for name, tree in template.items()}
         return trees, restored["meta"]
 
+    def _written_items(self, step: int) -> Optional[set]:
+        """The item names Orbax recorded for `step` (None when its metadata cannot be read)."""
+        try:
+            text = (self.directory / str(step) / "_CHECKPOINT_METADATA").read_text(encoding="utf-8")
+            return set(json.loads(text)["item_handlers"])
+        except (OSError, ValueError, KeyError, TypeError):
+            return None
+
+    def _mismatch(self, step: int, name: str, what: str) -> None:
+        raise CheckpointMismatch(
+            f"checkpoint step {step} in {self.directory} was written for another model or "
+            f"optimizer: {what}. Resume with the model, optimizer and config that wrote it, "
+            f"or start a new run folder")
+
     def _check_shapes(self, step: int, name: str, tree) -> None:
         """CheckpointMismatch when item `name` of `step` holds other array shapes than `tree`
         (a model or optimizer other than the one that wrote it); reading its metadata may
@@ -195,11 +285,15 @@ class Checkpoints:
         if have != want:
             extra = [x for x in have if x not in want][:3]
             lacking = [x for x in want if x not in have][:3]
-            raise CheckpointMismatch(
-                f"checkpoint step {step} in {self.directory} was written for another model or "
-                f"optimizer: its {name} holds {len(have)} arrays, this one {len(want)} (only in the "
-                f"checkpoint: {extra}; only here: {lacking}). Resume with the model, optimizer and "
-                f"config that wrote it, or start a new run folder")
+            self._mismatch(step, name, f"its {name} holds {len(have)} arrays, this one {len(want)} "
+                                       f"(only in the checkpoint: {extra}; only here: {lacking})")
+        stored_paths = _leaf_paths(getattr(stored, "tree", stored))
+        paths = _leaf_paths(tree)
+        if set(stored_paths) != set(paths):  # same arrays, another structure: chain(clip, adam)
+            extra = sorted(set(stored_paths) - set(paths))[:3]
+            lacking = sorted(set(paths) - set(stored_paths))[:3]
+            self._mismatch(step, name, f"its {name} has another tree structure (only in the "
+                                       f"checkpoint: {extra}; only here: {lacking})")
 
     def _restore_unnamed(self, step: int, from_leaves: Optional[Callable]) -> tuple[dict, dict]:
         """A checkpoint of jaxlstm 0.1 (before named trees): one item "state", a list of

@@ -20,7 +20,8 @@ from omegaconf.errors import OmegaConfBaseException
 from jaxlstm.core.spec import ACTIVATIONS, VARIANTS, CellSpec
 from jaxlstm.data.batches import ORDERS
 from jaxlstm.nn.encoder import CELLS
-from jaxlstm.train.config_checks import ConfigError, check_choice, check_positive  # noqa: F401
+from jaxlstm.train.config_checks import (ConfigError, check_choice, check_positive,  # noqa: F401
+                                         check_seed, check_types)
 
 
 @dataclass
@@ -48,6 +49,7 @@ class ModelConfig:
     ratio: str = "1:1"                # xlstm: mLSTM:sLSTM blocks per group, e.g. "7:1"
 
     def __post_init__(self):
+        check_types("model", self)
         check_choice("model.cell", self.cell, CELLS)  # the cell families and the xLSTM block stack
         check_positive("model.num_heads", self.num_heads)
         self._check_modern()
@@ -121,6 +123,7 @@ class OptimConfig:
     clip_norm: Optional[float] = 1.0
 
     def __post_init__(self):
+        check_types("optim", self)
         check_choice("optim.name", self.name, ("adam", "adamw", "sgd", "rmsprop"))
         check_choice("optim.schedule", self.schedule, ("constant", "cosine", "linear"))
         check_positive("optim.learning_rate", self.learning_rate)
@@ -155,6 +158,8 @@ class TrainConfig:
     def __post_init__(self):
         from jaxlstm.train.writers import WRITERS
 
+        check_types("train", self)
+        check_seed("train.seed", self.seed)
         check_choice("train.order", self.order, ORDERS)
         for writer in self.writers:
             check_choice("train.writers", writer, WRITERS)
@@ -218,6 +223,23 @@ def _yaml_error(e: yaml.YAMLError) -> str:
     return f"{what} at line {mark.line + 1}, column {mark.column + 1}" if mark else what
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key given twice in one mapping (PyYAML keeps the last)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = {}
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if key in seen:
+                raise ConfigError(f"key {key!r} is given twice (at lines {seen[key] + 1} and "
+                                  f"{key_node.start_mark.line + 1}); keep one")
+            seen[key] = key_node.start_mark.line
+        return super().construct_mapping(node, deep=deep)
+
+
+SECTION_NAMES = ("model", "optim", "train", "data")
+
+
 def load_config(path_or_dict, overrides: Sequence[str] = ()) -> Config:
     """Load and validate a config from a YAML path (or a dict), with `key=value` overrides.
 
@@ -240,7 +262,9 @@ def load_config(path_or_dict, overrides: Sequence[str] = ()) -> Config:
             raise FileNotFoundError(f"config file not found: {path}")
         source = str(path)
         try:
-            loaded = yaml.safe_load(path.read_text(encoding="utf-8"))
+            loaded = yaml.load(path.read_text(encoding="utf-8"), Loader=_UniqueKeyLoader)
+        except ConfigError as e:
+            raise ConfigError(f"config file {path}: {e}") from None
         except yaml.YAMLError as e:
             raise ConfigError(f"config file {path} is not valid YAML: {_yaml_error(e)}") from None
         except UnicodeDecodeError as e:
@@ -250,6 +274,10 @@ def load_config(path_or_dict, overrides: Sequence[str] = ()) -> Config:
                               f"its `data` (see configs/quickstart.yaml)")
         if not isinstance(loaded, dict):
             raise ConfigError(f"config file {path} must hold a mapping of keys, got {type(loaded).__name__}")
+        for section in SECTION_NAMES:
+            if section in loaded and loaded[section] is not None and not isinstance(loaded[section], dict):
+                raise ConfigError(f"config key {section} ({path}): must be a mapping of keys (e.g. "
+                                  f"{section}: {{...}}), got {loaded[section]!r}")
         raw = OmegaConf.create(loaded)
     for item in overrides:
         if "=" not in item:

@@ -44,6 +44,8 @@ def inspect_run(run_dir, *, text: Optional[str] = None, layer: int = 0, out=None
                 notify: Optional[Callable[[str], None]] = None) -> Path:
     """Write a PNG of the gates of `layer` on `text` (or a held-out example); returns its path.
     `notify` gets a line when the best checkpoint is damaged and an older one is used."""
+    if text is not None and not text:
+        raise ValueError("--text: must contain at least one character, got ''")
     cfg, trainer = load_run(run_dir, notify=notify)
     if cfg.model.cell != "lstm":
         raise ValueError(f"inspect shows LSTM gates; run {run_dir} uses model.cell={cfg.model.cell!r}")

@@ -44,7 +44,8 @@ from jaxlstm.train.config_checks import ConfigError
 from jaxlstm.train.load_model import restore_checkpoint
 from jaxlstm.train.distributed import initialize as initialize_distributed
 from jaxlstm.train.optim import make_optimizer
-from jaxlstm.train.run import RunExists, TrainingDiverged, check_new_or_resume, run_training
+from jaxlstm.train.run import RunExists, TrainingDiverged, run_training
+from jaxlstm.train.run_folder import check_run_folder
 from jaxlstm.train.tasks import get_task
 from jaxlstm.train.trainer import Trainer
 
@@ -138,7 +139,7 @@ def fit(cfg: Config, *, resume: bool = False, quiet: bool = False,
         initialize_distributed()
     run_dir = cfg.run_dir
     if jax.process_count() == 1:
-        check_new_or_resume(run_dir, resume)  # fail fast, before building; checked again under the lock
+        check_run_folder(run_dir, resume)  # fail fast, before building; checked again under the lock
     if resume and (run_dir / "config.yaml").exists():
         _check_same_experiment(load_config(run_dir / "config.yaml"), cfg)
     trainer = TaskTrainer(cfg)  # before any file is written: a missing data file leaves no run folder

@@ -15,16 +15,37 @@ def append_metrics(path: Path, record: dict) -> None:
         os.fsync(f.fileno())
 
 
+class MetricsFileError(ValueError):
+    """metrics.jsonl holds something other than JSON lines; the message names the line."""
+
+
 def read_metrics(path: Path) -> list[dict]:
-    """All records; a torn last line (from a kill mid-write) is dropped."""
-    if not Path(path).exists():
+    """All records; a torn last line (from a kill mid-write) is dropped.
+
+    Raises:
+      MetricsFileError: a line before the last is not a JSON object, or the file is not
+        UTF-8 text (naming the file and the line): it was not written by a run.
+    """
+    path = Path(path)
+    if not path.exists():
         return []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except UnicodeDecodeError as e:
+        raise MetricsFileError(f"{path} is not UTF-8 text (byte {e.start}); it was not written by "
+                               f"jaxlstm: move it away to resume without it") from None
     records = []
-    for line in Path(path).read_text(encoding="utf-8").splitlines():
+    for number, line in enumerate(lines, start=1):
         try:
-            records.append(json.loads(line))
+            record = json.loads(line)
         except json.JSONDecodeError:
-            continue
+            record = None
+        if not isinstance(record, dict):
+            if number == len(lines):
+                continue  # the line a kill cut short
+            raise MetricsFileError(f"{path}:{number} is not a JSON record ({line[:60]!r}); only the "
+                                   f"last line may be torn: fix or delete that line")
+        records.append(record)
     return records
 
 

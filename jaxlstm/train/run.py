@@ -46,7 +46,8 @@ from jaxlstm.train.metrics import read_metrics, truncate_metrics, write_json_ato
 from jaxlstm.train.plots import plot_learning_curves
 from jaxlstm.train.progress import Progress
 from jaxlstm.train.provenance import provenance
-from jaxlstm.train.runlock import LOCK_NAME, RunLock, RunLocked
+from jaxlstm.train.run_folder import RunExists, RunFolder, RunFolderError, check_run_folder
+from jaxlstm.train.runlock import RunLocked
 from jaxlstm.train.trainer import Trainer
 from jaxlstm.train.writers import Writers, make_writers
 
@@ -56,20 +57,7 @@ class TrainingDiverged(RuntimeError):
     NaN or infinite; nothing of that step was saved, the last good checkpoint is kept."""
 
 
-class RunExists(FileExistsError):
-    """The run folder exists and neither resume nor a new name was asked for."""
-
-
-REFUSALS = (RunExists, RunLocked)
-
-
-def check_new_or_resume(run_dir: Path, resume: bool) -> None:
-    """RunExists unless `run_dir` is absent, empty (but for its lock file) or resumed."""
-    if resume or not run_dir.exists():
-        return
-    if any(p.name != LOCK_NAME for p in run_dir.iterdir()):
-        raise RunExists(f"run folder {run_dir} already exists; pass --resume (resume=True) to "
-                        f"continue it, or choose another name (name=...) or out_dir")
+REFUSALS = (RunExists, RunLocked, RunFolderError)
 
 
 def _agree_on_refusal(error: Optional[Exception], run_dir: Path) -> Optional[Exception]:
@@ -135,13 +123,11 @@ def run_training(trainer: Trainer, run_dir, settings: TrainConfig, *, monitor: s
     """
     run_dir = Path(run_dir)
     main = is_main_process()
-    lock, refusal = RunLock(run_dir), None
+    folder, refusal = RunFolder(run_dir, resume), None
     if main:
         try:
-            lock.acquire()
-            check_new_or_resume(run_dir, resume)  # under the lock: no other run writes now
+            folder.open()
         except REFUSALS as e:
-            lock.release()
             refusal = e
     refusal = _agree_on_refusal(refusal, run_dir)
     if refusal is not None:
@@ -154,13 +140,19 @@ def run_training(trainer: Trainer, run_dir, settings: TrainConfig, *, monitor: s
         return _train(trainer, run_dir, settings, monitor=monitor, monitor_mode=monitor_mode,
                       name=name, resume=resume, quiet=quiet, callbacks=list(callbacks),
                       baseline=baseline or {}, title=title or name, writer_config=writer_config,
-                      summary_extra=summary_extra or {}, main=main)
+                      summary_extra=summary_extra or {}, main=main, folder=folder)
+    except (TrainingDiverged, KeyboardInterrupt):
+        raise  # the folder explains what happened (metrics, the last good checkpoint)
+    except BaseException:
+        if main:  # a failed start: leave no folder that blocks the corrected command
+            folder.discard_if_unused()
+        raise
     finally:
-        lock.release()
+        folder.close()
 
 
 def _train(trainer: Trainer, run_dir: Path, tc: TrainConfig, *, monitor, monitor_mode, name, resume,
-           quiet, callbacks, baseline, title, writer_config, summary_extra, main) -> dict:
+           quiet, callbacks, baseline, title, writer_config, summary_extra, main, folder) -> dict:
     """The body of `run_training`, run while holding the run folder's lock."""
     checkpoints = Checkpoints(run_dir / "checkpoints", tc.keep_checkpoints, monitor, monitor_mode)
     metrics_path = run_dir / "metrics.jsonl"
@@ -216,6 +208,8 @@ def _train(trainer: Trainer, run_dir: Path, tc: TrainConfig, *, monitor, monitor
             signum = _agreed_signal(interrupt)
             if signum:
                 raise RunInterrupted(signum)
+            if main:
+                folder.check_present(step)
             try:
                 batch = trainer.batch(step)
             except DataExhausted as e:
@@ -351,6 +345,13 @@ def fit_model(model: nnx.Module, loss: Callable, train_data: Any, *,
       ConfigError: an invalid setting (named). RunExists, RunLocked, TrainingDiverged,
       RunInterrupted: as `run_training`.
     """
+    for i, cb in enumerate(callbacks):
+        if not isinstance(cb, Callback):
+            raise TypeError(f"callbacks[{i}]: expected a jaxlstm.train.Callback instance (subclass "
+                            f"it and override its hooks), got {type(cb).__name__}")
+    if not (hasattr(optimizer, "init") and hasattr(optimizer, "update")):
+        raise TypeError(f"optimizer: expected an optax.GradientTransformation (e.g. "
+                        f"optax.adam(1e-3)), got {type(optimizer).__name__}")
     unknown = sorted(set(settings) - set(TrainConfig.__dataclass_fields__))
     if unknown:
         raise TypeError(f"fit_model: unknown setting(s) {unknown}; the settings are the keys of a "
@@ -363,7 +364,7 @@ def fit_model(model: nnx.Module, loss: Callable, train_data: Any, *,
         initialize_distributed()
     run_dir = Path(run_dir)
     if jax.process_count() == 1:
-        check_new_or_resume(run_dir, resume)
+        check_run_folder(run_dir, resume)  # before building; checked again under the lock
     if mesh_text is not None or (mesh is None and jax.process_count() > 1):
         mesh = meshlib.make_mesh(mesh_text or "data=-1")
     trainer = Trainer(model, loss, train_data, optimizer=optimizer, evaluate=evaluate,

@@ -74,6 +74,16 @@ class RunLock:
         self._fd = fd
         return self
 
+    def still_at_path(self) -> bool:
+        """Whether the lock file held is still the one at its path (False once the run
+        folder was deleted, moved or replaced); True when not held."""
+        if self._fd is None:
+            return True
+        try:
+            return os.fstat(self._fd).st_ino == os.stat(self.path).st_ino
+        except FileNotFoundError:
+            return False
+
     def holder(self) -> str:
         """'pid P on host H since T' from the lock file (what its holder wrote)."""
         try:

@@ -43,6 +43,8 @@ def _own_doc(cls: type) -> str:
     """The first docstring written in `cls` or a base (not the signature that
     `dataclass` puts in `__doc__` of a class without one)."""
     for c in cls.__mro__:
+        if c is object:
+            break
         doc = c.__dict__.get("__doc__")
         if doc and not doc.startswith(c.__name__ + "("):
             return _first_line(doc)

@@ -55,7 +55,20 @@ def _split_loss_output(out, stateful: bool):
         return out[0], out[1], None
     if isinstance(out, dict):
         raise TypeError("loss: must return a scalar loss or (loss, metrics), got a dict")
+    if isinstance(out, (tuple, list)):
+        raise TypeError(f"loss: must return a scalar loss or (loss, metrics dict), got a "
+                        f"{type(out).__name__} of {len(out)}"
+                        + (" (a third value, the carry, needs initial_carry)" if len(out) == 3 else ""))
     return out, {}, None
+
+
+def _check_scalars(loss, metrics: dict) -> None:
+    """TypeError naming the loss or metric that is not a scalar (traced shapes are known)."""
+    for name, value in [("the loss", loss), *((f"metric {k!r}", v) for k, v in metrics.items())]:
+        shape = np.shape(value)
+        if shape != ():
+            raise TypeError(f"loss: {name} must be a scalar (reduce it, e.g. with .mean(), or "
+                            f"return an Average), got shape {shape}")
 
 
 def _replaced(state: nnx.State, pure: dict) -> nnx.State:
@@ -247,7 +260,9 @@ class Trainer:
             model = nnx.merge(graphdef, params, model_state, copy=True)  # Variables of this trace
             loss, metrics, carry = self._call_loss(model, batch, key, carry)
             _, _, model_state = nnx.split(model, nnx.Param, ...)
-            return values_of({"loss": loss})["loss"], (values_of(metrics), model_state, carry)
+            loss, metrics = values_of({"loss": loss})["loss"], values_of(metrics)
+            _check_scalars(loss, metrics)
+            return loss, (metrics, model_state, carry)
 
         @jax.jit
         def train_step(params, model_state, opt_state, batch, key, carry):
