@@ -21,7 +21,7 @@ modules and the interop read this table instead of repeating each family's field
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import jax
 
@@ -35,6 +35,10 @@ class CellFamily:
       spec_type: its spec dataclass; `spec_type()` is the default cell.
       init, step, zero_state, param_count, layer: as in the module docstring.
       output_size: `output_size(params, spec) -> int`, the feature size of `hs`.
+      params_type: the parameter pytree's type (e.g. `GRUParams`); None: not checked here.
+      param_shapes: `param_shapes(params, spec) -> {field: shape}`, the shape of every
+        parameter leaf that `spec` and the sizes read off `params` imply (ValueError when
+        no size fits); `check_layer_call` compares the leaves with it.
     """
 
     name: str
@@ -45,6 +49,8 @@ class CellFamily:
     param_count: Callable[..., int]
     layer: Callable[..., Any]
     output_size: Callable[..., int]
+    params_type: Optional[type] = None
+    param_shapes: Optional[Callable[..., dict]] = None
 
 
 FAMILIES: dict[str, CellFamily] = {}

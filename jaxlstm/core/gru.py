@@ -79,8 +79,9 @@ def gru(
     """Run a GRU over xs (T, X); returns (h_final (H,), hs (T, H)). See `lstm`.
 
     `spec` (GRUSpec(), which has no options) is accepted for the cell-family interface."""
-    return scan_vector_state(gru_step, params, xs, h0, lengths=lengths, reverse=reverse,
-                             unroll=unroll, remat=remat, compute_dtype=compute_dtype)
+    return scan_vector_state(GRU_FAMILY, params, xs, h0, spec=spec, lengths=lengths,
+                             reverse=reverse, unroll=unroll, remat=remat,
+                             compute_dtype=compute_dtype)
 
 
 @register_spec
@@ -89,5 +90,5 @@ class GRUSpec:
     """The GRU cell has no variants; its spec exists for the cell-family interface."""
 
 
-GRU_FAMILY = register_vector_state_family("gru", GRUSpec, init_gru, gru_step, gru, blocks=3,
-                                          biases=2)
+GRU_FAMILY = register_vector_state_family("gru", GRUSpec, GRUParams, init_gru, gru_step, gru,
+                                          blocks=3, biases=("b_x", "b_h"))

@@ -25,9 +25,10 @@ from jaxlstm.core.family import CellFamily, register_family, register_spec
 from jaxlstm.core.layer import padded_layer, standard_layer
 from jaxlstm.core.params import (LSTMParams, LSTMState, hidden_size_of, init_lstm,
                                  param_count, zero_state)
-from jaxlstm.core.scan import check_remat, check_sequence, reverse_valid_prefix, scan_cell
+from jaxlstm.core.scan import (check_remat, check_sequence, reverse_valid_prefix, scan_cell,
+                              zero_padded_steps)
 from jaxlstm.core.spec import CellSpec
-from jaxlstm.core.validation import check_params, initial_state
+from jaxlstm.core.validation import check_layer_call, check_params, clamp_lengths, initial_state
 from jaxlstm.core.varying import match_varying_tree
 
 BACKEND_CHOICES = (None, "reference")
@@ -71,14 +72,17 @@ def lstm(
     """
     if backend not in BACKEND_CHOICES:
         raise ValueError(f"backend must be one of {list(BACKEND_CHOICES)}, got {backend!r}")
+    check_layer_call(LSTM_FAMILY, params, xs, spec)
     check_params(params, spec)
     check_sequence(xs, params.w_x.shape[0], lengths)
+    if lengths is not None:  # out of [0, T] only under jit: clamped (docs/guides/core.md)
+        lengths = clamp_lengths(lengths, xs.shape[0])
     check_remat(remat)
     compute_dtype = check_compute_dtype(compute_dtype)
     dtype = jnp.result_type(*[a for a in params if a is not None], xs)
     state0 = initial_state("state0", state0, zero_state(params, dtype=dtype))
     params = jax.tree.map(lambda a: a.astype(dtype), params)
-    xs = xs.astype(dtype)
+    xs = zero_padded_steps(xs.astype(dtype), lengths)
     state0 = LSTMState(*match_varying_tree(tuple(a.astype(dtype) for a in state0), xs))
     if xs.shape[0] == 0:  # no step: the initial state, no outputs
         return state0, jnp.zeros((0, state0.h.shape[-1]), dtype)
@@ -87,9 +91,6 @@ def lstm(
                          platform=jax.default_backend(), has_lengths=lengths is not None,
                          params=params, remat=remat, return_gates=return_gates,
                          compute_dtype=compute_dtype)
-    if lengths is not None:  # padding never enters the arithmetic (nor its gradients)
-        lengths = jnp.asarray(lengths, jnp.int32)
-        xs = jnp.where((jnp.arange(xs.shape[0]) < lengths)[:, None], xs, 0.0)
     if backend == "reference" or plan.backend == "reference":
         step = functools.partial(_lstm_step, spec=spec, return_gates=return_gates,
                                  compute_dtype=compute_dtype)

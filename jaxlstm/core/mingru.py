@@ -23,9 +23,9 @@ import jax.numpy as jnp
 
 from jaxlstm.core.family import CellFamily, register_family, register_spec
 from jaxlstm.core.logscan import g, log_g, log_linear_scan
-from jaxlstm.core.scan import check_sequence, scan_cell
-from jaxlstm.core.validation import (check_float, check_last_dim, check_mode, check_same_batch,
-                                    initial_state)
+from jaxlstm.core.scan import prepare_layer, scan_cell
+from jaxlstm.core.validation import (check_float, check_last_dim, check_leaf_rank, check_mode,
+                                    check_same_batch)
 
 MODES = ("auto", "sequential", "parallel")
 
@@ -62,11 +62,23 @@ def zero_state(params: MinGRUParams, spec: MinGRUSpec = MinGRUSpec(),
     return jnp.zeros(tuple(batch_shape) + (params.b.shape[0] // 2,), params.b.dtype)
 
 
-def _check_params(params: MinGRUParams) -> None:
+def param_shapes(params: MinGRUParams, spec: MinGRUSpec = MinGRUSpec()) -> dict:
+    """w_x (X, 2H), b (2H,) with X, H read off w_x and b."""
+    check_leaf_rank(params, "w_x", 2)
+    check_leaf_rank(params, "b", 1)
     width = params.b.shape[0]
-    if params.b.ndim != 1 or width % 2 or params.w_x.ndim != 2 or params.w_x.shape[1] != width:
-        raise ValueError(f"params must be w_x (X, 2H) and b (2H,), got w_x {params.w_x.shape} "
-                         f"and b {params.b.shape}")
+    if width % 2 or width == 0:
+        raise ValueError(f"params.b must have shape (2H,) with H >= 1 (blocks z, h), "
+                         f"got {tuple(params.b.shape)}")
+    return {"w_x": (params.w_x.shape[0], width), "b": (width,)}
+
+
+def _check_params(params: MinGRUParams) -> None:
+    for field, want in param_shapes(params).items():
+        got = tuple(getattr(params, field).shape)
+        if got != want:
+            raise ValueError(f"params must be w_x (X, 2H) and b (2H,), got w_x "
+                             f"{params.w_x.shape} and b {params.b.shape}")
 
 
 def _log_coefficients(params: MinGRUParams, x: jax.Array):
@@ -110,9 +122,8 @@ def mingru(
 ):
     """Run a minGRU layer over xs (T, X); arguments and result as `minlstm`."""
     check_mode(mode, MODES)
-    _check_params(params)
-    check_sequence(xs, params.w_x.shape[0], lengths)
-    h0 = initial_state("h0", h0, zero_state(params, spec))
+    params, xs, h0, lengths = prepare_layer(MINGRU, params, xs, h0, spec=spec,
+                                            lengths=lengths, state_name="h0")
     if mode == "auto":
         mode = default_mode(xs.shape[0])
     if mode == "sequential":
@@ -130,4 +141,4 @@ def _output_size(params: MinGRUParams, spec: MinGRUSpec) -> int:
 MINGRU = register_family(CellFamily(
     name="mingru", spec_type=MinGRUSpec, init=init_mingru, step=mingru_step,
     zero_state=zero_state, param_count=mingru_param_count, layer=mingru,
-    output_size=_output_size))
+    output_size=_output_size, params_type=MinGRUParams, param_shapes=param_shapes))

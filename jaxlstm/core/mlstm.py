@@ -25,8 +25,9 @@ Parallel form over a chunk of L steps starting from (C, n, m), with F_t = Σ_{s<
 
 which is the recurrence's h̃_t term for term. `mode="parallel"` is one chunk of T steps
 (memory T² per head); `mode="chunkwise"` scans chunks of `chunk_size` steps, carrying
-(C, n, m) between them (memory T·L). Padded steps (t >= lengths) get ĩ = -inf and
-log f = 0 in every form, so they leave the state as it was.
+(C, n, m) between them (memory T·L). Padded steps (t >= lengths) have their inputs zeroed and get ĩ = -inf
+and log f = 0 in every form, so they leave the state as it was, and whatever they held
+(NaN, inf) reaches neither the valid outputs nor the gradients.
 
 Shapes: w_x (X, 4H + 2K) and b (4H + 2K,) in blocks q, k, v, o (H each), ĩ, f̃ (K each).
 State `MLSTMState(C (K, d, d), n (K, d), m (K,))`; C is indexed [key, value].
@@ -42,9 +43,9 @@ import jax.numpy as jnp
 from jax import lax
 
 from jaxlstm.core.family import CellFamily, register_family, register_spec
-from jaxlstm.core.scan import check_sequence, reverse_valid_prefix, scan_cell
-from jaxlstm.core.validation import (check_float, check_last_dim, check_mode, check_spec_field,
-                                    initial_state)
+from jaxlstm.core.scan import prepare_layer, reverse_valid_prefix, scan_cell
+from jaxlstm.core.validation import (check_divides, check_float, check_last_dim,
+                                    check_leaf_rank, check_mode, check_spec_field)
 
 FORGET_GATES = ("sigmoid", "exp")
 MODES = ("auto", "recurrent", "parallel", "chunkwise")
@@ -135,15 +136,25 @@ def zero_state(params: MLSTMParams, spec: MLSTMSpec = MLSTMSpec(),
                       jnp.zeros(lead + (heads,), dtype))
 
 
-def _check_params(params: MLSTMParams, spec: MLSTMSpec) -> None:
+def param_shapes(params: MLSTMParams, spec: MLSTMSpec) -> dict:
+    """w_x (X, 4H + 2K), b (4H + 2K,) with X and the width read off w_x and b,
+    K = spec.num_heads and H = (width - 2K) / 4 a positive multiple of K."""
+    check_leaf_rank(params, "w_x", 2)
+    check_leaf_rank(params, "b", 1)
     width = params.b.shape[0]
-    hidden = _hidden_size(params, spec)
-    if (width - 2 * spec.num_heads) % 4 or hidden < 1:
-        raise ValueError(f"params.b must have shape (4H + 2K,) with K=num_heads="
-                         f"{spec.num_heads}, got {params.b.shape}")
-    _check_heads(spec, hidden)
-    if tuple(params.w_x.shape) != (params.w_x.shape[0], width) or params.w_x.ndim != 2:
-        raise ValueError(f"params.w_x must have shape (X, {width}), got {params.w_x.shape}")
+    if (width - 2 * spec.num_heads) % 4:
+        raise ValueError(f"params.b must have shape (4H + 2K,) with K=MLSTMSpec.num_heads="
+                         f"{spec.num_heads}, got {tuple(params.b.shape)}; were the parameters "
+                         f"made for another num_heads?")
+    check_divides("hidden_size", _hidden_size(params, spec), spec, "num_heads")
+    return {"w_x": (params.w_x.shape[0], width), "b": (width,)}
+
+
+def _check_params(params: MLSTMParams, spec: MLSTMSpec) -> None:
+    for field, want in param_shapes(params, spec).items():
+        got = tuple(getattr(params, field).shape)
+        if got != want:
+            raise ValueError(f"params.{field} must have shape {want} for {spec!r}, got {got}")
 
 
 def _project(params: MLSTMParams, x: jax.Array, spec: MLSTMSpec):
@@ -196,9 +207,14 @@ def _chunk(state: MLSTMState, inputs, eps: float):
     log_d = jnp.where(causal, F[:, :, None] - F[:, None, :] + i_pre[:, None, :], -jnp.inf)
     carried = state.m[:, None] + F                                     # (K, L)
     m = jnp.maximum(jnp.max(log_d, axis=-1), carried)                  # (K, L)
-    weights = jnp.exp(log_d - m[..., None]) * jnp.einsum("kta,ksa->kts", q, k)
+    # Selects, not products with 0: step s's q·k and v must not reach the steps t < s, so
+    # a non-finite input at s (whose k_s, ĩ_s, hence weights[t >= s, s], are non-finite
+    # with it) leaves the earlier steps as the recurrence does.
+    weights = jnp.where(causal, jnp.exp(log_d - m[..., None]) * jnp.einsum("kta,ksa->kts", q, k),
+                        0.0)
+    v_finite = jnp.where(jnp.isfinite(v), v, 0.0)
     decay = jnp.exp(carried - m)
-    num = weights @ v + decay[..., None] * jnp.einsum("kta,kab->ktb", q, state.C)
+    num = weights @ v_finite + decay[..., None] * jnp.einsum("kta,kab->ktb", q, state.C)
     den = weights.sum(-1) + decay * jnp.einsum("kta,ka->kt", q, state.n)
     h_tilde = num / (jnp.maximum(jnp.abs(den), jnp.exp(-m)) + eps)[..., None]
     m_last = m[:, -1]
@@ -245,9 +261,8 @@ def mlstm(
       `(final_state, hs (T, H))`, zeros at padded steps.
     """
     check_mode(mode, MODES)
-    _check_params(params, spec)
-    check_sequence(xs, params.w_x.shape[0], lengths)
-    state0 = initial_state("state0", state0, zero_state(params, spec))
+    params, xs, state0, lengths = prepare_layer(MLSTM, params, xs, state0, spec=spec,
+                                                lengths=lengths)
     if chunk_size is None:
         chunk_size = spec.chunk_size
     elif not isinstance(chunk_size, int) or chunk_size < 1:
@@ -307,4 +322,4 @@ def _output_size(params: MLSTMParams, spec: MLSTMSpec) -> int:
 MLSTM = register_family(CellFamily(
     name="mlstm", spec_type=MLSTMSpec, init=init_mlstm, step=mlstm_step,
     zero_state=zero_state, param_count=mlstm_param_count, layer=mlstm,
-    output_size=_output_size))
+    output_size=_output_size, params_type=MLSTMParams, param_shapes=param_shapes))

@@ -11,15 +11,15 @@ from __future__ import annotations
 import dataclasses
 
 import functools
-from typing import NamedTuple, Optional
+from typing import Callable, NamedTuple, Optional
 
 import jax
 import jax.numpy as jnp
 
 from jaxlstm.core.cell import check_compute_dtype, to_compute_dtype
-from jaxlstm.core.scan import check_sequence, scan_cell
+from jaxlstm.core.scan import prepare_layer, scan_cell
 from jaxlstm.core.family import CellFamily, register_family, register_spec
-from jaxlstm.core.validation import check_float, check_last_dim, check_same_batch, initial_state
+from jaxlstm.core.validation import check_float, check_last_dim, check_leaf_rank, check_same_batch
 
 
 class RNNParams(NamedTuple):
@@ -55,21 +55,30 @@ def rnn_step(params: RNNParams, h: jax.Array, x: jax.Array, *,
     return h, h.astype(compute_dtype)
 
 
-def scan_vector_state(step, params, xs, h0=None, *, compute_dtype=None, **kwargs):
+def scan_vector_state(family: CellFamily, params, xs, h0=None, *, spec=None,
+                      compute_dtype=None, lengths=None, **kwargs):
     """Run a cell whose state is one vector h (H,) — the RNN and the GRU — over xs (T, X).
 
-    `step(params, h, x) -> (h, h)`; `params.w_x` is (X, ·) and `params.w_h` is (H, ·).
-    kwargs go to `scan_cell` (lengths, reverse, unroll, remat); `compute_dtype` to `step`.
+    `family.step(params, h, x) -> (h, h)`; `params.w_x` is (X, ·) and `params.w_h` is (H, ·).
+    kwargs go to `scan_cell` (reverse, unroll, remat); `compute_dtype` to the step.
     """
-    check_sequence(xs, params.w_x.shape[0], kwargs.get("lengths"))
-    dtype = jnp.result_type(*params, xs)  # the promotion rule of `lstm`
-    h0 = initial_state("h0", h0, jnp.zeros((params.w_h.shape[0],), dtype))
-    params = jax.tree.map(lambda a: a.astype(dtype), params)
-    xs, h0 = xs.astype(dtype), h0.astype(dtype)
+    spec = family.spec_type() if spec is None else spec
+    params, xs, h0, lengths = prepare_layer(family, params, xs, h0, spec=spec, lengths=lengths,
+                                            state_name="h0")
     compute_dtype = check_compute_dtype(compute_dtype)
-    if compute_dtype is not None:
-        step = functools.partial(step, compute_dtype=compute_dtype)
-    return scan_cell(step, params, xs, h0, **kwargs)
+    step = functools.partial(family.cell_step, compute_dtype=compute_dtype)
+    return scan_cell(step, params, xs, h0, lengths=lengths, **kwargs)
+
+
+def vector_state_shapes(params, spec, *, blocks: int, biases: tuple) -> dict:
+    """The shapes of a vector-state cell's leaves (`register_vector_state_family`), from
+    X = w_x.shape[0] and H = w_h.shape[0]."""
+    check_leaf_rank(params, "w_x", 2)
+    check_leaf_rank(params, "w_h", 2)
+    input_size, hidden = params.w_x.shape[0], params.w_h.shape[0]
+    width = blocks * hidden
+    return {"w_x": (input_size, width), "w_h": (hidden, width),
+            **{name: (width,) for name in biases}}
 
 
 def rnn(
@@ -87,24 +96,35 @@ def rnn(
     """Run an Elman RNN over xs (T, X); returns (h_final (H,), hs (T, H)). See `lstm`.
 
     `spec` (RNNSpec(), which has no options) is accepted for the cell-family interface."""
-    return scan_vector_state(rnn_step, params, xs, h0, lengths=lengths, reverse=reverse,
-                             unroll=unroll, remat=remat, compute_dtype=compute_dtype)
+    return scan_vector_state(RNN_FAMILY, params, xs, h0, spec=spec, lengths=lengths,
+                             reverse=reverse, unroll=unroll, remat=remat,
+                             compute_dtype=compute_dtype)
 
 
-def register_vector_state_family(name: str, spec_type: type, init, step, layer, *,
-                                 blocks: int, biases: int) -> CellFamily:
+@dataclasses.dataclass(frozen=True)
+class VectorStateFamily(CellFamily):
+    """A `CellFamily` whose state is one vector h (H,); `cell_step(params, h, x, *,
+    compute_dtype)` is its step with the compute-dtype option."""
+
+    cell_step: Optional[Callable] = None
+
+
+def register_vector_state_family(name: str, spec_type: type, params_type: type, init, step,
+                                 layer, *, blocks: int, biases: tuple) -> CellFamily:
     """Register a cell whose state is one vector h (H,) (the RNN, the GRU): `blocks` gate
-    blocks of H columns in w_x (X, blocks·H) and w_h (H, blocks·H), `biases` bias vectors of
-    blocks·H, so blocks·H·(X + H + biases) parameters."""
-    return register_family(CellFamily(
-        name=name, spec_type=spec_type,
+    blocks of H columns in w_x (X, blocks·H) and w_h (H, blocks·H), and the bias vectors
+    named in `biases`, each blocks·H, so blocks·H·(X + H + len(biases)) parameters."""
+    return register_family(VectorStateFamily(
+        name=name, spec_type=spec_type, params_type=params_type,
+        param_shapes=functools.partial(vector_state_shapes, blocks=blocks, biases=biases),
+        cell_step=step,
         init=lambda key, input_size, hidden_size, spec=spec_type(), **kw: init(
             key, input_size, hidden_size, **kw),
         step=lambda params, h, x, spec=spec_type(): step(params, h, x),
         zero_state=lambda params, spec=spec_type(), batch_shape=(): jnp.zeros(
             tuple(batch_shape) + (params.w_h.shape[0],), params.w_x.dtype),
         param_count=lambda spec, input_size, hidden_size: (
-            blocks * hidden_size * (input_size + hidden_size + biases)),
+            blocks * hidden_size * (input_size + hidden_size + len(biases))),
         layer=layer, output_size=lambda params, spec=spec_type(): params.w_h.shape[0]))
 
 
@@ -114,5 +134,5 @@ class RNNSpec:
     """The RNN cell has no variants; its spec exists for the cell-family interface."""
 
 
-RNN_FAMILY = register_vector_state_family("rnn", RNNSpec, init_rnn, rnn_step, rnn, blocks=1,
-                                          biases=1)
+RNN_FAMILY = register_vector_state_family("rnn", RNNSpec, RNNParams, init_rnn, rnn_step, rnn,
+                                          blocks=1, biases=("b",))

@@ -14,7 +14,8 @@ import jax.numpy as jnp
 import numpy as np
 from jax import lax
 
-from jaxlstm.core.validation import check_float, check_lengths, check_rank
+from jaxlstm.core.validation import (check_float, check_layer_call, check_lengths, check_rank,
+                                    clamp_lengths, initial_state)
 
 Step = Callable[[Any, Any, jax.Array], tuple[Any, Any]]
 
@@ -54,7 +55,10 @@ def scan_cell(
     """Run `step(params, state, x) -> (state, out)` over xs: (T, X).
 
     With `lengths` (a scalar int), steps t >= lengths keep the state and emit
-    zeros, and the final state is the state after step lengths - 1. `reverse`
+    zeros, and the final state is the state after step lengths - 1. The padded inputs
+    are replaced by zeros before the step sees them, so whatever they hold (NaN, inf)
+    reaches neither the outputs nor the gradients; lengths outside [0, T] (possible
+    only under `jit`, see `clamp_lengths`) are clamped to it. `reverse`
     runs from the last valid step to the first (only the valid prefix is
     reversed); outputs are always returned in input order.
 
@@ -74,6 +78,8 @@ def scan_cell(
         body, inputs = (lambda s, x: step(params, s, x)), xs
     else:
         num_steps = xs.shape[0]
+        lengths = clamp_lengths(lengths, num_steps)
+        xs = zero_padded_steps(xs, lengths)
         if reverse:
             xs = reverse_valid_prefix(xs, lengths)
         inputs = (xs, jnp.arange(num_steps) < lengths)
@@ -149,3 +155,39 @@ def check_sequence(xs, input_size: int, lengths) -> None:
         )
     if lengths is not None:
         check_lengths(lengths, xs.shape[0])
+
+
+def zero_padded_steps(xs: jax.Array, lengths: Optional[jax.Array]) -> jax.Array:
+    """xs (T, F) with the rows t >= lengths replaced by zeros (a select, not a product, so a
+    NaN or inf there reaches neither the arithmetic after it nor its gradients)."""
+    if lengths is None:
+        return xs
+    valid = (jnp.arange(xs.shape[0]) < lengths)[:, None]
+    return jnp.where(valid, xs, jnp.zeros((), xs.dtype))
+
+
+def prepare_layer(family, params, xs, state0, *, spec, lengths, state_name: str = "state0"):
+    """The prologue every family's layer function runs before its arithmetic.
+
+    1. `check_layer_call`: `spec`, `params` (type, float leaves, the shapes `spec` implies)
+       and `xs` (T, X); `lengths` (integers, in [0, T] where concrete); `state0` (the
+       structure and shapes of the family's zero state, floating).
+    2. One dtype: `jnp.result_type(params..., xs)`; params, xs and state0 are cast to it
+       (float32 parameters with float64 inputs under `jax_enable_x64` compute in float64,
+       as `lstm` does).
+    3. `lengths` clamped to [0, T] (`clamp_lengths`) and the padded steps of xs zeroed
+       (`zero_padded_steps`), so no mode of any family sees what they held.
+
+    Returns `(params, xs, state0, lengths)`.
+    """
+    check_layer_call(family, params, xs, spec)
+    check_sequence(xs, params.w_x.shape[0], lengths)
+    dtype = jnp.result_type(*jax.tree.leaves(params), xs)
+    params = jax.tree.map(lambda a: a.astype(dtype), params)
+    xs = xs.astype(dtype)
+    state0 = initial_state(state_name, state0, family.zero_state(params, spec))
+    state0 = jax.tree.map(lambda a: a.astype(dtype), state0)
+    if lengths is not None:
+        lengths = clamp_lengths(lengths, xs.shape[0])
+        xs = zero_padded_steps(xs, lengths)
+    return params, xs, state0, lengths

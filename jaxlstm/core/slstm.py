@@ -35,9 +35,10 @@ import jax
 import jax.numpy as jnp
 
 from jaxlstm.core.family import CellFamily, register_family, register_spec
-from jaxlstm.core.scan import check_sequence, scan_cell
-from jaxlstm.core.validation import (check_float, check_last_dim, check_mode, check_same_batch,
-                                    check_spec_field, initial_state)
+from jaxlstm.core.scan import prepare_layer, scan_cell
+from jaxlstm.core.validation import (check_divides, check_float, check_last_dim,
+                                    check_leaf_rank, check_mode, check_same_batch,
+                                    check_spec_field)
 
 FORGET_GATES = ("sigmoid", "exp")
 MODES = ("auto", "recurrent")
@@ -122,16 +123,25 @@ def zero_state(params: SLSTMParams, spec: SLSTMSpec = SLSTMSpec(),
     return SLSTMState(z, z, z, z)
 
 
-def _check_params(params: SLSTMParams, spec: SLSTMSpec) -> None:
-    hidden = params.b.shape[0] // 4
-    _check_heads(spec, hidden)
+def param_shapes(params: SLSTMParams, spec: SLSTMSpec) -> dict:
+    """w_x (X, 4H), r (K, d, 4d), b (4H,) with X, H read off w_x and b, K = spec.num_heads."""
+    check_leaf_rank(params, "w_x", 2)
+    check_leaf_rank(params, "b", 1)
+    width = params.b.shape[0]
+    if width % 4:
+        raise ValueError(f"params.b must have shape (4H,), got {tuple(params.b.shape)}")
+    hidden = width // 4
+    check_divides("hidden_size", hidden, spec, "num_heads")
     d = hidden // spec.num_heads
-    want = ((params.w_x.shape[0], 4 * hidden), (spec.num_heads, d, 4 * d), (4 * hidden,))
-    for field, shape in zip(params._fields, want):
+    return {"w_x": (params.w_x.shape[0], 4 * hidden), "r": (spec.num_heads, d, 4 * d),
+            "b": (4 * hidden,)}
+
+
+def _check_params(params: SLSTMParams, spec: SLSTMSpec) -> None:
+    for field, want in param_shapes(params, spec).items():
         got = tuple(getattr(params, field).shape)
-        if got != shape:
-            raise ValueError(f"params.{field} must have shape {shape} for {spec} and "
-                             f"hidden_size={hidden}, got {got}")
+        if got != want:
+            raise ValueError(f"params.{field} must have shape {want} for {spec!r}, got {got}")
 
 
 def slstm_step(params: SLSTMParams, state: SLSTMState, x: jax.Array,
@@ -184,9 +194,8 @@ def slstm(
       `(final_state, hs (T, H))`, zeros at padded steps.
     """
     check_mode(mode, MODES)
-    _check_params(params, spec)
-    check_sequence(xs, params.w_x.shape[0], lengths)
-    state0 = initial_state("state0", state0, zero_state(params, spec))
+    params, xs, state0, lengths = prepare_layer(SLSTM, params, xs, state0, spec=spec,
+                                                lengths=lengths)
     step = lambda p, s, x: slstm_step(p, s, x, spec)  # noqa: E731
     return scan_cell(step, params, xs, state0, lengths=lengths, reverse=reverse,
                      unroll=unroll, remat=remat)
@@ -199,4 +208,4 @@ def _output_size(params: SLSTMParams, spec: SLSTMSpec) -> int:
 SLSTM = register_family(CellFamily(
     name="slstm", spec_type=SLSTMSpec, init=init_slstm, step=slstm_step,
     zero_state=zero_state, param_count=slstm_param_count, layer=slstm,
-    output_size=_output_size))
+    output_size=_output_size, params_type=SLSTMParams, param_shapes=param_shapes))

@@ -10,6 +10,11 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+try:  # private in jax 0.10: only used to read concrete lengths under an eager vmap
+    from jax._src.interpreters.batching import BatchTracer
+except ImportError:  # pragma: no cover - a later jax; lengths under vmap are then unchecked
+    BatchTracer = ()
+
 
 def check_float(name: str, x) -> None:
     """`x` must be a floating-point array."""
@@ -95,7 +100,14 @@ def check_same_batch(**arrays) -> None:
 
 
 def check_lengths(lengths, num_steps: int, batch_shape: tuple = ()) -> None:
-    """`lengths` must be integers of `batch_shape`, in [0, T] when concrete."""
+    """`lengths` must be integers of `batch_shape`, in [0, T] where the values are concrete.
+
+    They are concrete when eager, also under an eager `jax.vmap` (whose per-example
+    values are read off the batched array); under `jit` they are not, and the layer
+    functions clamp them to [0, T] (`clamp_lengths`).
+    """
+    if not isinstance(lengths, (int, np.integer)):
+        check_array("lengths", lengths, "() (an int per sequence)")
     dtype = jnp.result_type(lengths)
     if not jnp.issubdtype(dtype, jnp.integer):
         raise TypeError(f"lengths must be an integer array, got dtype {dtype}")
@@ -104,14 +116,99 @@ def check_lengths(lengths, num_steps: int, batch_shape: tuple = ()) -> None:
             f"lengths must have shape {tuple(batch_shape)} (one per sequence), "
             f"got shape {jnp.shape(lengths)}"
         )
-    if isinstance(lengths, jax.core.Tracer):
-        return
-    values = np.asarray(lengths)
-    if values.size and (values.min() < 0 or values.max() > num_steps):
+    values = concrete_values(lengths)
+    if values is not None and values.size and (values.min() < 0 or values.max() > num_steps):
         raise ValueError(
             f"lengths must lie in [0, T={num_steps}], got min {values.min()} and "
             f"max {values.max()}"
         )
+
+
+def concrete_values(x) -> "np.ndarray | None":
+    """The values of `x` as a NumPy array, or None when they are not known at trace time.
+
+    An eager `jax.vmap` hands the function a batch tracer whose batched array is concrete:
+    its values are those of every example at once. Under `jit` (or a `vmap` inside it)
+    they are abstract.
+    """
+    while isinstance(x, BatchTracer):
+        x = x.val
+    if isinstance(x, jax.core.Tracer):
+        return None
+    return np.asarray(x)
+
+
+def clamp_lengths(lengths, num_steps: int):
+    """`lengths` clipped to [0, T] as an int32 array: the defined meaning of out-of-range
+    lengths where they cannot be checked (under `jit`): below 0 is 0 (no step runs, the
+    final state is `state0`), above T is T (every step runs)."""
+    return jnp.clip(jnp.asarray(lengths), 0, num_steps).astype(jnp.int32)
+
+
+def check_array(name: str, x, layout: str) -> None:
+    """`x` must be an array (JAX, NumPy or a NumPy scalar), not a list or another object."""
+    if not isinstance(x, (jax.Array, np.ndarray, np.generic)):
+        raise TypeError(f"{name} must be a JAX or NumPy array of shape {layout}, got "
+                        f"{type(x).__name__}" + ("; convert it with jnp.asarray"
+                                                 if isinstance(x, (list, tuple)) else ""))
+
+
+def check_layer_call(family, params, xs, spec) -> None:
+    """The checks every family's layer function (`lstm`, `gru`, `rnn`, `slstm`, `mlstm`,
+    `minlstm`, `mingru`) starts with, before any arithmetic:
+
+    - `spec` is the family's spec type;
+    - `params` is the family's parameter type, of floating arrays whose shapes are the ones
+      `family.param_shapes(params, spec)` implies;
+    - `xs` is an array of rank 2, (T, X), floating, with X the parameters' input size.
+
+    `family` is the `CellFamily` (jaxlstm/core/family.py). Each error names the argument,
+    the expected and the actual value.
+    """
+    if not isinstance(spec, family.spec_type):
+        raise TypeError(f"spec must be a {family.spec_type.__name__} for {family.name}, "
+                        f"got {spec!r}")
+    if family.params_type is not None:
+        if not isinstance(params, family.params_type):
+            raise TypeError(f"params must be {family.params_type.__name__} for {family.name} "
+                            f"(see init_{family.name}), got {type(params).__name__}")
+        for field, leaf in params._asdict().items():
+            if leaf is not None:
+                check_array(f"params.{field}", leaf, "(see init_" + family.name + ")")
+                check_float(f"params.{field}", leaf)
+    if family.param_shapes is not None:
+        expected = family.param_shapes(params, spec)
+        for field, want in expected.items():
+            got = tuple(jnp.shape(getattr(params, field)))
+            if got != tuple(want):
+                raise ValueError(
+                    f"params.{field} must have shape {tuple(want)} for {spec!r}, got {got} "
+                    f"(all: {_shapes(params)}); were the parameters made for another spec?")
+    check_array("xs", xs, "(T, X)")
+    check_rank("xs", xs, 2, "(T, X)")
+    check_float("xs", xs)
+
+
+def _shapes(params) -> str:
+    return ", ".join(f"{field} {tuple(jnp.shape(leaf))}"
+                     for field, leaf in params._asdict().items() if leaf is not None)
+
+
+def check_divides(what: str, size: int, spec, field: str) -> None:
+    """`getattr(spec, field)` must divide `size` (`what` names the size)."""
+    value = getattr(spec, field)
+    if size < 1 or size % value:
+        raise ValueError(f"{what}={size} must be a positive multiple of "
+                         f"{type(spec).__name__}.{field}={value}; were the parameters made "
+                         f"for another spec?")
+
+
+def check_leaf_rank(params, field: str, rank: int) -> None:
+    """`params.field` must have `rank` dimensions (read before sizes are taken off it)."""
+    got = jnp.ndim(getattr(params, field))
+    if got != rank:
+        raise ValueError(f"params.{field} must have rank {rank}, got shape "
+                         f"{tuple(jnp.shape(getattr(params, field)))} (all: {_shapes(params)})")
 
 
 def check_state_tree(name: str, state, expected) -> None:

@@ -130,5 +130,5 @@ def test_bad_input_errors(name):
         layer(params, jnp.ones((3, 2)), jnp.zeros(5))
     with pytest.raises(TypeError, match=r"xs must be a floating-point array"):
         layer(params, jnp.ones((3, 2), jnp.int32))
-    with pytest.raises(ValueError, match=r"params must be w_x"):
+    with pytest.raises(ValueError, match=r"params.b must have shape \([23]H,\)"):
         layer(params._replace(b=params.b[:-1]), jnp.ones((3, 2)))
