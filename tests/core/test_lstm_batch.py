@@ -182,3 +182,50 @@ def test_bad_input_is_named(call, match):
     params, xs, _ = _setup(jnp.float32)
     with pytest.raises((ValueError, TypeError), match=match):
         call(params, xs)
+
+
+def test_jacrev_of_lstm_batch_equals_central_differences_of_the_numpy_reference():
+    """jax.jacrev of the outputs hs (B, T, H) w.r.t. the inputs xs (B, T, X), float64, with
+    lengths, against the Jacobian of tests/core/reference.py's NumPy LSTM by central
+    differences (step 1e-6), column by column."""
+    with jax.enable_x64(True):
+        params, xs, state0 = _setup()
+        lengths = jnp.asarray(LENGTHS)
+        jac = jax.jit(jax.jacrev(lambda x: J.lstm_batch(params, x, state0, lengths=lengths)[1]))(xs)
+        assert jac.shape == (B, T, H, B, T, X)
+        p, x0 = as_numpy(params), np.asarray(xs)
+        h0, c0 = np.asarray(state0.h), np.asarray(state0.c)
+
+        def numpy_hs(x):
+            return np.stack([np_lstm(p, x[b], h0[b], c0[b], J.CellSpec(), length=n)[1]
+                             for b, n in enumerate(LENGTHS)])
+
+        eps = 1e-6
+        for index in np.ndindex(*x0.shape):
+            up, down = x0.copy(), x0.copy()
+            up[index] += eps
+            down[index] -= eps
+            column = (numpy_hs(up) - numpy_hs(down)) / (2 * eps)
+            np.testing.assert_allclose(jac[(...,) + index], column, rtol=1e-6, atol=1e-8,
+                                       err_msg=f"d hs / d xs{index}")
+
+
+@pytest.mark.parametrize("batch, hidden", [(3, 5), (2, 127)])
+def test_per_example_gradients_by_vmap_of_grad_off_the_kernel_equal_a_loop(batch, hidden):
+    """vmap(grad) over examples at sizes the oneDNN kernel does not take (B < 8 or H < 128:
+    the XLA path) against jax.grad of the reference scan run on one example at a time."""
+    keys = jax.random.split(jax.random.key(batch * hidden), 4)
+    params = J.init_lstm(keys[0], X, hidden)
+    xs = jax.random.normal(keys[1], (batch, T, X))
+    lengths = jax.random.randint(keys[2], (batch,), 1, T + 1)
+
+    def loss(p, x, n, backend=None):
+        final, hs = J.lstm(p, x, lengths=n, backend=backend)
+        return jnp.sum(jnp.sin(hs)) + jnp.sum(final.c ** 2)
+
+    got = jax.jit(jax.vmap(jax.grad(loss), in_axes=(None, 0, 0)))(params, xs, lengths)
+    one_example = jax.jit(jax.grad(functools.partial(loss, backend="reference")))
+    for b in range(batch):
+        want = one_example(params, xs[b], lengths[b])
+        jax.tree.map(lambda g, w: np.testing.assert_allclose(g[b], w, rtol=2e-5, atol=2e-6,
+                                                             err_msg=f"example {b}"), got, want)
