@@ -15,6 +15,15 @@ os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.1")
 os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(2**30))  # bytes; least recently used go
 
 import jaxlstm  # noqa: E402,F401
+from tests.ci_requirements import missing_in_ci  # noqa: E402
+
+
+def pytest_sessionstart(session):
+    """With CI=true, a package the suite needs that does not import is an error, not a skip."""
+    missing = missing_in_ci(os.environ)
+    if missing:
+        pytest.exit(f"CI=true: these packages must import (pip install -e \".[dev]\"), but do not: "
+                    f"{'; '.join(missing)}", returncode=1)
 
 TEXT = ("the cat sat on the mat. the dog sat on the log. " * 40 +
         "a cat and a dog sat on a mat and a log. " * 20)

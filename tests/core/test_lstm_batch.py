@@ -18,6 +18,7 @@ from jax.test_util import check_grads
 import jaxlstm as J
 from jaxlstm.core.backends.xla_fused import layout_for
 from jaxlstm.core.dispatch import standard_cell_reason
+from tests.core.reference import as_numpy, np_lstm, np_step
 
 B, T, X, H = 3, 7, 4, 5
 LENGTHS = (7, 3, 0)
@@ -113,14 +114,31 @@ def test_fused_float32_matches_within_rounding():
 @pytest.mark.parametrize("case", ["peepholes", "proj", "cifg", "remat", "compute_dtype",
                                   "return_gates"])
 def test_other_variants_and_options_run_vmap_of_lstm(case):
+    """lstm_batch with lengths, for the cases the fused backends do not take, against the
+    NumPy equations of tests/core/reference.py run on each sequence alone (bfloat16 matmuls
+    within bfloat16 rounding; with return_gates, the per-step gates and cell state too)."""
     spec = {"peepholes": J.CellSpec(peepholes=True), "cifg": J.CellSpec(variant="cifg")}.get(
         case, J.CellSpec())
     params, xs, state0 = _setup(jnp.float32, spec, proj=2 if case == "proj" else None)
     kw = {"remat": dict(remat=True), "compute_dtype": dict(compute_dtype=jnp.bfloat16),
           "return_gates": dict(return_gates=True)}.get(case, {})
-    got = J.lstm_batch(params, xs, state0, spec=spec, lengths=jnp.asarray(LENGTHS), **kw)
-    want = reference(params, xs, state0, spec=spec, lengths=jnp.asarray(LENGTHS), **kw)
-    jax.tree.map(lambda a, b: np.testing.assert_array_equal(a, b), got, want)
+    final, hs = J.lstm_batch(params, xs, state0, spec=spec, lengths=jnp.asarray(LENGTHS), **kw)
+    tol = dict(rtol=3e-2, atol=3e-2) if case == "compute_dtype" else dict(rtol=1e-5, atol=1e-5)
+    p = as_numpy(params)
+    x64, h0, c0 = (np.asarray(a, np.float64) for a in (xs, state0.h, state0.c))
+    for b, n in enumerate(LENGTHS):
+        (h, c), want_hs = np_lstm(p, x64[b], h0[b], c0[b], spec, length=n)
+        np.testing.assert_allclose(final.h[b], h, **tol)
+        np.testing.assert_allclose(final.c[b], c, **tol)
+        got_hs = hs[0] if case == "return_gates" else hs
+        np.testing.assert_allclose(got_hs[b, :n], want_hs[:n], **tol)
+        if case == "return_gates":
+            hh, cc = h0[b], c0[b]
+            for t in range(n):
+                hh, cc, (i, f, g, o) = np_step(p, hh, cc, x64[b, t], spec)
+                for name, want in zip("ifgoc", (i, f, g, o, cc)):
+                    np.testing.assert_allclose(getattr(hs[1], name)[b, t], want, **tol,
+                                               err_msg=f"gate {name} of sequence {b} at step {t}")
 
 
 def test_fused_backends_only_for_the_standard_cell():
@@ -163,3 +181,50 @@ def test_bad_input_is_named(call, match):
     params, xs, _ = _setup(jnp.float32)
     with pytest.raises((ValueError, TypeError), match=match):
         call(params, xs)
+
+
+def test_jacrev_of_lstm_batch_equals_central_differences_of_the_numpy_reference():
+    """jax.jacrev of the outputs hs (B, T, H) w.r.t. the inputs xs (B, T, X), float64, with
+    lengths, against the Jacobian of tests/core/reference.py's NumPy LSTM by central
+    differences (step 1e-6), column by column."""
+    with jax.enable_x64(True):
+        params, xs, state0 = _setup()
+        lengths = jnp.asarray(LENGTHS)
+        jac = jax.jit(jax.jacrev(lambda x: J.lstm_batch(params, x, state0, lengths=lengths)[1]))(xs)
+        assert jac.shape == (B, T, H, B, T, X)
+        p, x0 = as_numpy(params), np.asarray(xs)
+        h0, c0 = np.asarray(state0.h), np.asarray(state0.c)
+
+        def numpy_hs(x):
+            return np.stack([np_lstm(p, x[b], h0[b], c0[b], J.CellSpec(), length=n)[1]
+                             for b, n in enumerate(LENGTHS)])
+
+        eps = 1e-6
+        for index in np.ndindex(*x0.shape):
+            up, down = x0.copy(), x0.copy()
+            up[index] += eps
+            down[index] -= eps
+            column = (numpy_hs(up) - numpy_hs(down)) / (2 * eps)
+            np.testing.assert_allclose(jac[(...,) + index], column, rtol=1e-6, atol=1e-8,
+                                       err_msg=f"d hs / d xs{index}")
+
+
+@pytest.mark.parametrize("batch, hidden", [(3, 5), (2, 127)])
+def test_per_example_gradients_by_vmap_of_grad_off_the_kernel_equal_a_loop(batch, hidden):
+    """vmap(grad) over examples at sizes the oneDNN kernel does not take (B < 8 or H < 128:
+    the XLA path) against jax.grad of the reference scan run on one example at a time."""
+    keys = jax.random.split(jax.random.key(batch * hidden), 4)
+    params = J.init_lstm(keys[0], X, hidden)
+    xs = jax.random.normal(keys[1], (batch, T, X))
+    lengths = jax.random.randint(keys[2], (batch,), 1, T + 1)
+
+    def loss(p, x, n, backend=None):
+        final, hs = J.lstm(p, x, lengths=n, backend=backend)
+        return jnp.sum(jnp.sin(hs)) + jnp.sum(final.c ** 2)
+
+    got = jax.jit(jax.vmap(jax.grad(loss), in_axes=(None, 0, 0)))(params, xs, lengths)
+    one_example = jax.jit(jax.grad(functools.partial(loss, backend="reference")))
+    for b in range(batch):
+        want = one_example(params, xs[b], lengths[b])
+        jax.tree.map(lambda g, w: np.testing.assert_allclose(g[b], w, rtol=2e-5, atol=2e-6,
+                                                             err_msg=f"example {b}"), got, want)

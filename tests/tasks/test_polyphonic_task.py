@@ -1,6 +1,8 @@
 """The `polyphonic` task: the frame NLL against the Bernoulli likelihood written out in
 NumPy, the baselines by hand, batches, config errors, and configs/jsb_chorales.yaml end to
-end for 2 steps on a tiny corpus written here."""
+end for 2 steps on a tiny corpus written here; the standard benchmarks' .mat files (data.path):
+the file's split, held-out batches grouped by padded width, and the pooled test NLL against
+the model run on one piece at a time."""
 
 import json
 import math
@@ -10,7 +12,9 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
+from jaxlstm.data.poly_music import load_poly_music
 from jaxlstm.train.config import ConfigError, load_config
+from jaxlstm.train.load_model import load_model
 from jaxlstm.train.loop import fit
 from jaxlstm.train.tasks import get_task
 from jaxlstm.train.tasks.polyphonic import (bernoulli_nll_terms, marginal_nll, next_frame_batch,
@@ -164,3 +168,74 @@ def test_too_small_a_corpus_for_three_splits_is_a_config_error(tiny_corpus, tmp_
                "data.test_fraction=0.05")
     with pytest.raises(ConfigError, match="every split needs a piece"):
         get_task("polyphonic")(cfg)
+
+
+# The standard benchmarks from a .mat file (data.path): a small file written here.
+
+def write_benchmark(path, lengths):
+    """A .mat file in the published layout, with random sparse pieces of the given lengths per split."""
+    scipy_io = pytest.importorskip("scipy.io")
+    rng = np.random.default_rng(0)
+    contents = {}
+    for key, split_lengths in lengths.items():
+        pieces = np.empty((1, len(split_lengths)), dtype=object)
+        for i, n in enumerate(split_lengths):
+            pieces[0, i] = (rng.random((n, 88)) < 0.06).astype(np.uint8)
+        contents[key] = pieces
+    scipy_io.savemat(str(path), contents)
+    return path
+
+
+BENCHMARK_LENGTHS = {"traindata": [30, 70, 12, 200], "validdata": [9, 100, 40], "testdata": [150, 5, 66, 20, 1]}
+
+
+def benchmark_config(path, out, *extra):
+    return load_config(CONFIGS / "poly_nottingham.yaml", [
+        f"data.path={path}", f"out_dir={out}", "model.hidden_size=8", "train.steps=2", "train.batch_size=2",
+        "train.eval_every=1", "train.checkpoint_every=2", "train.progress=false", *extra])
+
+
+def test_benchmark_split_is_the_files_and_held_out_batches_group_by_padded_width(tmp_path):
+    path = write_benchmark(tmp_path / "bench.mat", BENCHMARK_LENGTHS)
+    task = get_task("polyphonic")(benchmark_config(path, tmp_path / "runs"))
+    assert [len(r) for r in task.train] == [30, 70, 12, 200]
+    # test pieces of 150, 5, 66, 20 frames (the 1-frame piece predicts nothing and is dropped):
+    # 149, 4, 65, 19 predicted frames pad to 256, 64, 128, 64
+    test = task._test
+    assert [b["inputs"].shape[:2] for b in test] == [(2, 64), (1, 128), (1, 256)]
+    assert [list(b["lengths"]) for b in test] == [[4, 19], [65], [149]]
+    assert [list(b["lengths"]) for b in task._valid] == [[8, 39], [99]]
+
+
+def test_benchmark_metric_pools_frames_over_all_test_pieces_like_one_piece_at_a_time(tmp_path):
+    """valid/test_nll over the width-grouped batches equals the Bernoulli NLL of the model run on
+    each test piece alone (no padding), summed over keys and frames and divided by all frames."""
+    path = write_benchmark(tmp_path / "bench.mat", BENCHMARK_LENGTHS)
+    cfg = benchmark_config(path, tmp_path / "runs")
+    summary = fit(cfg, quiet=True)
+    model = load_model(tmp_path / "runs" / cfg.name, which="latest")
+    total, frames, per_piece = 0.0, 0, []
+    for roll in [r for r in load_poly_music(path)["test"] if len(r) >= 2]:
+        logits = np.asarray(model(jnp.asarray(roll[None, :-1], jnp.float32)), np.float64)[0]
+        nll, _ = numpy_frame_nll(logits[None], roll[None, 1:], [len(roll) - 1])
+        total, frames = total + nll * (len(roll) - 1), frames + len(roll) - 1
+        per_piece.append(nll)
+    final = summary["final"]
+    np.testing.assert_allclose(final["valid/test_nll"], total / frames, rtol=1e-4)
+    np.testing.assert_allclose(final["valid/test_nll_seq"], np.mean(per_piece), rtol=1e-4)
+    assert summary["baseline"]["uniform_nll"] == pytest.approx(88 * math.log(2))
+    assert (tmp_path / "runs" / cfg.name / "piano_roll.png").is_file()
+
+
+def test_a_benchmark_file_with_an_empty_split_is_a_config_error(tmp_path):
+    path = write_benchmark(tmp_path / "bench.mat", {**BENCHMARK_LENGTHS, "validdata": [1, 1]})
+    with pytest.raises(ConfigError, match=r"config key data.path: every split of .* needs a piece of >= 2 "
+                                          r"frames, got none in \['valid'\]"):
+        get_task("polyphonic")(benchmark_config(path, tmp_path / "runs"))
+
+
+@pytest.mark.parametrize("config, name", [("poly_jsb", "JSB_Chorales"), ("poly_nottingham", "Nottingham"),
+                                          ("poly_musedata", "MuseData"), ("poly_pianomidi", "Piano_midi")])
+def test_each_benchmark_config_names_its_file(config, name):
+    cfg = load_config(CONFIGS / f"{config}.yaml")
+    assert cfg.task == "polyphonic" and Path(cfg.data.path).name == f"{name}.mat"

@@ -1,9 +1,14 @@
 """Polyphonic music modelling on piano rolls (Boulanger-Lewandowski et al. 2012; one of the
-three tasks of Greff et al. 2015): predict frame t + 1 of a Bach chorale from frames 0..t.
+three tasks of Greff et al. 2015): predict frame t + 1 of a piece from frames 0..t.
 
-Data (`jaxlstm.data.chorales`): multi-hot (T, 88) piano rolls, one frame per quarter note,
-transposed to C major / C minor, from music21's Bach corpus (`data.corpus: bach`) or from
-a folder of score files; a fixed seeded split of the pieces into train/valid/test.
+Data, one of two sources of multi-hot (T, 88) piano rolls:
+- `data.path` set: one of the four standard benchmarks (JSB Chorales, Nottingham,
+  MuseData, Piano-midi) from its .mat file, with the published train/valid/test split
+  (`jaxlstm.data.poly_music`); the results the papers report are on these.
+- `data.path` null (default): Bach chorales from music21's corpus (`data.corpus: bach`)
+  or from a folder of score files (`jaxlstm.data.chorales`), one frame per quarter note,
+  transposed to C major / C minor, with a fixed seeded split of the pieces (not the
+  published JSB split, so its numbers are not comparable with the papers').
 
 Training batches (`jaxlstm.data.batches.Batches`): with `train.order: replacement`, B pieces
 drawn with replacement, each with probability 1/N per draw; with `epochs`, every piece once
@@ -14,7 +19,10 @@ to the same length (replacement), or sorted by length within pools of batches (e
 `data.max_train_steps` trains on random windows of at most that many steps of longer
 pieces (the model starts from a zero state at the window's start);
 `data.input_noise` adds Gaussian noise to the inputs. Valid and test are each one batch,
-padded to one length (one compilation).
+padded to one length (one compilation); with `data.path`, each held-out split is a few
+batches, its pieces grouped by the padded width MIN_WIDTH * 2^k of their length (the
+long pieces of MuseData or Piano-midi would otherwise pad every piece to thousands of
+steps); the pooled metrics over those batches are the same exact split averages.
 
 Model: the recurrent encoder reads frames x_0..x_{T-2}; a linear layer gives 88 logits
 z_t per step, and key k of frame t + 1 is on with probability sigmoid(z_{t,k}).
@@ -39,6 +47,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Optional
 
 import jax
@@ -46,7 +55,9 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from jaxlstm.data.batches import bucket_width
 from jaxlstm.data.chorales import NUM_KEYS, load_chorales, split_indices
+from jaxlstm.data.poly_music import load_poly_music
 from jaxlstm.data.ragged import pad_frames
 from jaxlstm.nn.heads import SequenceRegressor
 from jaxlstm.train.average import Average
@@ -56,6 +67,7 @@ from jaxlstm.train.tasks.base import Task, valid_and_test_metrics
 
 @dataclass
 class PolyphonicData:
+    path: Optional[str] = None        # a benchmark's .mat file (jaxlstm.data.poly_music): its split
     corpus: str = "bach"              # "bach": music21's Bach corpus; else a folder of score files
     frame_ql: float = 1.0             # quarter lengths per frame
     transpose: bool = True            # to C major / C minor
@@ -90,6 +102,15 @@ def next_frame_batch(rolls: list, length: Optional[int] = None) -> dict:
 
 
 MIN_WIDTH = 64  # the shortest padded length of a training batch; lengths double from it
+
+
+def width_grouped_batches(rolls: list) -> list[dict]:
+    """`next_frame_batch`es of `rolls` (T_i, 88), one per padded width: the pieces whose
+    T_i - 1 predicted frames pad to the same MIN_WIDTH * 2^k form one batch of that width,
+    in order of width; the first batch holds the first piece of `rolls` of its width."""
+    widths = [bucket_width(len(r) - 1, MIN_WIDTH) for r in rolls]
+    return [next_frame_batch([r for r, w in zip(rolls, widths) if w == width], width)
+            for width in sorted(set(widths))]
 
 
 def random_window(rng: np.random.Generator, roll: np.ndarray, max_steps: int) -> np.ndarray:
@@ -129,6 +150,9 @@ class Polyphonic(Task):
     def __init__(self, cfg):
         super().__init__(cfg)
         d = self.data
+        if d.path is not None:
+            self._load_benchmark(d.path)
+            return
         self.corpus = load_chorales(None if d.corpus == "bach" else d.corpus, frame_ql=d.frame_ql,
                                     transpose=d.transpose, cache_dir=d.cache_dir)
         usable = [i for i, r in enumerate(self.corpus.rolls) if len(r) >= 2]
@@ -143,6 +167,20 @@ class Polyphonic(Task):
         held_out = {k: self.corpus.subset(self.split[k]) for k in ("valid", "test")}
         longest = max(len(r) - 1 for rolls in held_out.values() for r in rolls)
         self._valid, self._test = ([next_frame_batch(held_out[k], longest)] for k in ("valid", "test"))
+        self.plotted_test_piece = self.corpus.names[self.split["test"][0]]
+
+    def _load_benchmark(self, path):
+        """The published split of a benchmark's .mat file; pieces of < 2 frames (nothing to
+        predict) are dropped."""
+        splits = {k: [r for r in v if len(r) >= 2] for k, v in load_poly_music(path).items()}
+        empty = [k for k, v in splits.items() if not v]
+        if empty:
+            raise ConfigError(f"config key data.path: every split of {path} needs a piece of >= 2 "
+                              f"frames, got none in {empty}")
+        self.train = splits["train"]
+        self._valid, self._test = (width_grouped_batches(splits[k]) for k in ("valid", "test"))
+        widths = [bucket_width(len(r) - 1, MIN_WIDTH) for r in splits["test"]]
+        self.plotted_test_piece = f"{widths.index(min(widths))} of {Path(path).name}"
 
     @classmethod
     def build_model(cls, cfg, dims, rngs):
@@ -190,8 +228,9 @@ class Polyphonic(Task):
     def baseline(self):
         train = np.concatenate([r[1:] for r in self.train]).astype(np.float64)
         out = {"uniform_nll": NUM_KEYS * math.log(2.0)}
-        for split, batch in (("valid", self._valid[0]), ("test", self._test[0])):
-            frames = np.concatenate([t[:n] for t, n in zip(batch["targets"], batch["lengths"])])
+        for split, batches in (("valid", self._valid), ("test", self._test)):
+            frames = np.concatenate([t[:n] for batch in batches
+                                     for t, n in zip(batch["targets"], batch["lengths"])])
             out[f"marginal_{split}_nll"] = marginal_nll(train, frames)
         return out
 
@@ -200,9 +239,8 @@ class Polyphonic(Task):
         n = int(batch["lengths"][0])
         logits = model(jnp.asarray(batch["inputs"]), lengths=jnp.asarray(batch["lengths"]))
         probs = np.asarray(jax.nn.sigmoid(logits))
-        name = self.corpus.names[self.split["test"][0]]
         plot_roll_prediction(batch["targets"][0, :n], probs[0, :n], run_dir / "piano_roll.png",
-                             title=f"{self.cfg.name}: test chorale {name}, frames 1..{n}")
+                             title=f"{self.cfg.name}: test piece {self.plotted_test_piece}, frames 1..{n}")
 
 
 def plot_roll_prediction(truth: np.ndarray, probs: np.ndarray, path, title: str = "") -> None:
