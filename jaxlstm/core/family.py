@@ -13,6 +13,9 @@ minLSTM, minGRU) is one module that defines
 - `param_count(spec, input_size, hidden_size) -> int`;
 - `layer(params, xs (T, X), state0=None, *, spec, lengths, reverse, ...) -> (final, hs)`:
   the family's public function over one sequence;
+- optionally `jacobian(params, state, x, spec) -> (k, k, m)`: the step's exact
+  ∂state_t/∂state_{t-1} in the block layout of `jaxlstm.core.parallel.jacobian` (for the
+  parallel Newton solves; without it they take the dense `jax.jacfwd` of the step);
 
 and registers a `CellFamily` naming them in `FAMILIES`. The config schema, the NNX
 modules and the interop read this table instead of repeating each family's fields.
@@ -21,7 +24,7 @@ modules and the interop read this table instead of repeating each family's field
 from __future__ import annotations
 
 import dataclasses
-from typing import Any, Callable
+from typing import Any, Callable, Optional
 
 import jax
 
@@ -35,6 +38,7 @@ class CellFamily:
       spec_type: its spec dataclass; `spec_type()` is the default cell.
       init, step, zero_state, param_count, layer: as in the module docstring.
       output_size: `output_size(params, spec) -> int`, the feature size of `hs`.
+      jacobian: the structured step Jacobian, or None (see the module docstring).
     """
 
     name: str
@@ -45,6 +49,7 @@ class CellFamily:
     param_count: Callable[..., int]
     layer: Callable[..., Any]
     output_size: Callable[..., int]
+    jacobian: Optional[Callable[..., Any]] = None
 
 
 FAMILIES: dict[str, CellFamily] = {}
