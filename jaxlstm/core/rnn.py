@@ -19,7 +19,11 @@ import jax.numpy as jnp
 from jaxlstm.core.cell import check_compute_dtype, to_compute_dtype
 from jaxlstm.core.scan import check_sequence, scan_cell
 from jaxlstm.core.family import CellFamily, register_family, register_spec
-from jaxlstm.core.validation import check_float, check_last_dim, check_same_batch, initial_state
+from jaxlstm.core.parallel import PARALLEL_MODES, parallel_scan_cell
+from jaxlstm.core.validation import (check_float, check_last_dim, check_mode, check_same_batch,
+                                    initial_state)
+
+VECTOR_STATE_MODES = ("scan",) + PARALLEL_MODES
 
 
 class RNNParams(NamedTuple):
@@ -55,12 +59,16 @@ def rnn_step(params: RNNParams, h: jax.Array, x: jax.Array, *,
     return h, h.astype(compute_dtype)
 
 
-def scan_vector_state(step, params, xs, h0=None, *, compute_dtype=None, **kwargs):
+def scan_vector_state(step, params, xs, h0=None, *, compute_dtype=None, mode="scan",
+                      max_iters=None, tol=None, **kwargs):
     """Run a cell whose state is one vector h (H,) — the RNN and the GRU — over xs (T, X).
 
     `step(params, h, x) -> (h, h)`; `params.w_x` is (X, ·) and `params.w_h` is (H, ·).
     kwargs go to `scan_cell` (lengths, reverse, unroll, remat); `compute_dtype` to `step`.
+    `mode` "newton"/"quasi_newton" solves in parallel instead (`parallel_scan_cell` with
+    dense `jax.jacfwd` Jacobians, `max_iters`, `tol`; unroll and remat do not apply).
     """
+    check_mode(mode, VECTOR_STATE_MODES)
     check_sequence(xs, params.w_x.shape[0], kwargs.get("lengths"))
     dtype = jnp.result_type(*params, xs)  # the promotion rule of `lstm`
     h0 = initial_state("h0", h0, jnp.zeros((params.w_h.shape[0],), dtype))
@@ -69,6 +77,10 @@ def scan_vector_state(step, params, xs, h0=None, *, compute_dtype=None, **kwargs
     compute_dtype = check_compute_dtype(compute_dtype)
     if compute_dtype is not None:
         step = functools.partial(step, compute_dtype=compute_dtype)
+    if mode != "scan":
+        return parallel_scan_cell(step, params, xs, h0, mode=mode, max_iters=max_iters, tol=tol,
+                                  lengths=kwargs.get("lengths"),
+                                  reverse=kwargs.get("reverse", False))
     return scan_cell(step, params, xs, h0, **kwargs)
 
 
@@ -83,12 +95,17 @@ def rnn(
     remat: int | bool = False,
     compute_dtype: Optional[jnp.dtype] = None,
     spec: Optional["RNNSpec"] = None,
+    mode: str = "scan",
+    max_iters: Optional[int] = None,
+    tol: Optional[float] = None,
 ):
     """Run an Elman RNN over xs (T, X); returns (h_final (H,), hs (T, H)). See `lstm`.
 
-    `spec` (RNNSpec(), which has no options) is accepted for the cell-family interface."""
+    `spec` (RNNSpec(), which has no options) is accepted for the cell-family interface;
+    `mode` "scan", "newton" or "quasi_newton" (see `scan_vector_state`)."""
     return scan_vector_state(rnn_step, params, xs, h0, lengths=lengths, reverse=reverse,
-                             unroll=unroll, remat=remat, compute_dtype=compute_dtype)
+                             unroll=unroll, remat=remat, compute_dtype=compute_dtype,
+                             mode=mode, max_iters=max_iters, tol=tol)
 
 
 def register_vector_state_family(name: str, spec_type: type, init, step, layer, *,
