@@ -39,6 +39,12 @@ from jaxlstm.core.mlstm import (MLSTMParams, MLSTMSpec, MLSTMState, init_mlstm, 
 from jaxlstm.core.slstm import (SLSTMParams, SLSTMSpec, SLSTMState, init_slstm, slstm,
                                 slstm_param_count, slstm_step)
 from jaxlstm.core.serialization import register_for_export
+from jaxlstm.core.parallel import PARALLEL_MODES, SolveInfo, parallel_scan_cell
+from jaxlstm.core.paragru import (ParaGRUParams, ParaGRUSpec, init_paragru, paragru,
+                                  paragru_jacobian, paragru_param_count, paragru_step)
+from jaxlstm.core.paralstm import (ParaLSTMParams, ParaLSTMSpec, ParaLSTMState, init_paralstm,
+                                   paralstm, paralstm_jacobian, paralstm_param_count,
+                                   paralstm_step)
 from jaxlstm.core.spec import ACTIVATIONS, VARIANTS, CellSpec
 from jaxlstm.core.validation import check_finite
 from jaxlstm.core.stack import bidirectional, init_lstm_stack, lstm_stack, stack
@@ -56,5 +62,8 @@ __all__ = [
     "param_count", "param_shapes", "preactivations", "register_family", "rnn", "rnn_step",
     "register_for_export", "RNNParams", "scan_cell", "slstm", "slstm_param_count", "slstm_step", "SLSTMParams",
     "SLSTMSpec", "SLSTMState", "stack", "valid_prefix_reversal", "VARIANTS", "vmap_layer",
-    "zero_state",
+    "zero_state", "PARALLEL_MODES", "SolveInfo", "parallel_scan_cell", "ParaGRUParams",
+    "ParaGRUSpec", "init_paragru", "paragru", "paragru_jacobian", "paragru_param_count",
+    "paragru_step", "ParaLSTMParams", "ParaLSTMSpec", "ParaLSTMState", "init_paralstm",
+    "paralstm", "paralstm_jacobian", "paralstm_param_count", "paralstm_step",
 ]

@@ -13,6 +13,9 @@ minLSTM, minGRU) is one module that defines
 - `param_count(spec, input_size, hidden_size) -> int`;
 - `layer(params, xs (T, X), state0=None, *, spec, lengths, reverse, ...) -> (final, hs)`:
   the family's public function over one sequence;
+- optionally `jacobian(params, state, x, spec) -> (k, k, m)`: the step's exact
+  ∂state_t/∂state_{t-1} in the block layout of `jaxlstm.core.parallel.jacobian` (for the
+  parallel Newton solves; without it they take the dense `jax.jacfwd` of the step);
 
 and registers a `CellFamily` naming them in `FAMILIES`. The config schema, the NNX
 modules and the interop read this table instead of repeating each family's fields.
@@ -39,6 +42,7 @@ class CellFamily:
       param_shapes: `param_shapes(params, spec) -> {field: shape}`, the shape of every
         parameter leaf that `spec` and the sizes read off `params` imply (ValueError when
         no size fits); `check_layer_call` compares the leaves with it.
+      jacobian: the structured step Jacobian, or None (see the module docstring).
     """
 
     name: str
@@ -51,6 +55,7 @@ class CellFamily:
     output_size: Callable[..., int]
     params_type: Optional[type] = None
     param_shapes: Optional[Callable[..., dict]] = None
+    jacobian: Optional[Callable[..., Any]] = None
 
 
 FAMILIES: dict[str, CellFamily] = {}

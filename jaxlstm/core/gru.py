@@ -75,13 +75,18 @@ def gru(
     remat: int | bool = False,
     compute_dtype: Optional[jnp.dtype] = None,
     spec: Optional["GRUSpec"] = None,
+    mode: str = "scan",
+    max_iters: Optional[int] = None,
+    tol: Optional[float] = None,
 ):
     """Run a GRU over xs (T, X); returns (h_final (H,), hs (T, H)). See `lstm`.
 
-    `spec` (GRUSpec(), which has no options) is accepted for the cell-family interface."""
+    `spec` (GRUSpec(), which has no options) is accepted for the cell-family interface;
+    `mode` "scan", "newton" or "quasi_newton" (see `scan_vector_state`)."""
     return scan_vector_state(GRU_FAMILY, params, xs, h0, spec=spec, lengths=lengths,
                              reverse=reverse, unroll=unroll, remat=remat,
-                             compute_dtype=compute_dtype)
+                             compute_dtype=compute_dtype, mode=mode, max_iters=max_iters,
+                             tol=tol)
 
 
 @register_spec

@@ -23,6 +23,7 @@ from jaxlstm.core import dispatch
 from jaxlstm.core.cell import cell_step, check_compute_dtype
 from jaxlstm.core.family import CellFamily, register_family, register_spec
 from jaxlstm.core.layer import padded_layer, standard_layer
+from jaxlstm.core.lstm_parallel import LSTM_MODES, lstm_parallel
 from jaxlstm.core.params import (LSTMParams, LSTMState, hidden_size_of, init_lstm,
                                  param_count, zero_state)
 from jaxlstm.core.scan import (check_remat, check_sequence, reverse_valid_prefix, scan_cell,
@@ -47,6 +48,9 @@ def lstm(
     return_gates: bool = False,
     compute_dtype: Optional[jnp.dtype] = None,
     backend: Optional[str] = None,
+    mode: str = "scan",
+    max_iters: Optional[int] = None,
+    tol: Optional[float] = None,
 ):
     """Run an LSTM layer over one sequence.
 
@@ -66,10 +70,19 @@ def lstm(
         state and the parameters in theirs (see `cell_step`); None: no casts.
       backend: None chooses (see `jaxlstm.explain`); "reference" forces the scan over
         `cell_step`. Both support every transformation.
+      mode: "scan" (the above), or "newton"/"quasi_newton": a parallel Newton solve with
+        at most `max_iters` iterations to `tol` (`jaxlstm.core.lstm_parallel`).
 
     Returns:
       `(final_state, hs)` with hs: (T, R) (zeros at padded steps).
     """
+    if mode != "scan":
+        if mode not in LSTM_MODES or backend is not None:
+            raise ValueError(f"mode must be one of {list(LSTM_MODES)} (a parallel mode with "
+                             f"backend=None), got mode={mode!r}, backend={backend!r}")
+        return lstm_parallel(params, xs, state0, spec=spec, mode=mode, lengths=lengths,
+                             reverse=reverse, max_iters=max_iters, tol=tol,
+                             return_gates=return_gates, compute_dtype=compute_dtype)
     if backend not in BACKEND_CHOICES:
         raise ValueError(f"backend must be one of {list(BACKEND_CHOICES)}, got {backend!r}")
     check_layer_call(LSTM_FAMILY, params, xs, spec)

@@ -19,7 +19,11 @@ import jax.numpy as jnp
 from jaxlstm.core.cell import check_compute_dtype, to_compute_dtype
 from jaxlstm.core.scan import prepare_layer, scan_cell
 from jaxlstm.core.family import CellFamily, register_family, register_spec
-from jaxlstm.core.validation import check_float, check_last_dim, check_leaf_rank, check_same_batch
+from jaxlstm.core.parallel import PARALLEL_MODES, parallel_scan_cell
+from jaxlstm.core.validation import (check_float, check_last_dim, check_leaf_rank, check_mode,
+                                    check_same_batch)
+
+VECTOR_STATE_MODES = ("scan",) + PARALLEL_MODES
 
 
 class RNNParams(NamedTuple):
@@ -56,17 +60,24 @@ def rnn_step(params: RNNParams, h: jax.Array, x: jax.Array, *,
 
 
 def scan_vector_state(family: CellFamily, params, xs, h0=None, *, spec=None,
-                      compute_dtype=None, lengths=None, **kwargs):
+                      compute_dtype=None, lengths=None, mode="scan", max_iters=None,
+                      tol=None, **kwargs):
     """Run a cell whose state is one vector h (H,) — the RNN and the GRU — over xs (T, X).
 
-    `family.step(params, h, x) -> (h, h)`; `params.w_x` is (X, ·) and `params.w_h` is (H, ·).
-    kwargs go to `scan_cell` (reverse, unroll, remat); `compute_dtype` to the step.
+    `family.cell_step(params, h, x) -> (h, h)`; `params.w_x` is (X, ·) and `params.w_h` is
+    (H, ·). kwargs go to `scan_cell` (reverse, unroll, remat); `compute_dtype` to the step.
+    `mode` "newton"/"quasi_newton" solves in parallel instead (`parallel_scan_cell` with
+    dense `jax.jacfwd` Jacobians, `max_iters`, `tol`; unroll and remat do not apply).
     """
+    check_mode(mode, VECTOR_STATE_MODES)
     spec = family.spec_type() if spec is None else spec
     params, xs, h0, lengths = prepare_layer(family, params, xs, h0, spec=spec, lengths=lengths,
                                             state_name="h0")
     compute_dtype = check_compute_dtype(compute_dtype)
     step = functools.partial(family.cell_step, compute_dtype=compute_dtype)
+    if mode != "scan":
+        return parallel_scan_cell(step, params, xs, h0, mode=mode, max_iters=max_iters, tol=tol,
+                                  lengths=lengths, reverse=kwargs.get("reverse", False))
     return scan_cell(step, params, xs, h0, lengths=lengths, **kwargs)
 
 
@@ -92,13 +103,18 @@ def rnn(
     remat: int | bool = False,
     compute_dtype: Optional[jnp.dtype] = None,
     spec: Optional["RNNSpec"] = None,
+    mode: str = "scan",
+    max_iters: Optional[int] = None,
+    tol: Optional[float] = None,
 ):
     """Run an Elman RNN over xs (T, X); returns (h_final (H,), hs (T, H)). See `lstm`.
 
-    `spec` (RNNSpec(), which has no options) is accepted for the cell-family interface."""
+    `spec` (RNNSpec(), which has no options) is accepted for the cell-family interface;
+    `mode` "scan", "newton" or "quasi_newton" (see `scan_vector_state`)."""
     return scan_vector_state(RNN_FAMILY, params, xs, h0, spec=spec, lengths=lengths,
                              reverse=reverse, unroll=unroll, remat=remat,
-                             compute_dtype=compute_dtype)
+                             compute_dtype=compute_dtype, mode=mode, max_iters=max_iters,
+                             tol=tol)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -35,13 +35,14 @@ import jax
 import jax.numpy as jnp
 
 from jaxlstm.core.family import CellFamily, register_family, register_spec
-from jaxlstm.core.scan import prepare_layer, scan_cell
+from jaxlstm.core.parallel import PARALLEL_MODES, run_layer
+from jaxlstm.core.scan import prepare_layer
 from jaxlstm.core.validation import (check_divides, check_float, check_last_dim,
                                     check_leaf_rank, check_mode, check_same_batch,
                                     check_spec_field)
 
 FORGET_GATES = ("sigmoid", "exp")
-MODES = ("auto", "recurrent")
+MODES = ("auto", "recurrent") + PARALLEL_MODES
 
 
 @register_spec
@@ -180,6 +181,8 @@ def slstm(
     mode: str = "auto",
     unroll: int = 1,
     remat: int | bool = False,
+    max_iters: Optional[int] = None,
+    tol: Optional[float] = None,
 ):
     """Run an sLSTM layer over one sequence xs (T, X).
 
@@ -187,8 +190,10 @@ def slstm(
       params: `SLSTMParams`. state0: `SLSTMState` (each (H,)), zeros when None.
       spec: `SLSTMSpec` (static under jit). lengths: scalar int, valid steps.
       reverse: run backwards over the valid prefix. mode: "recurrent" or "auto" (the same:
-        h_{t-1} enters the gates, so there is no parallel one). unroll, remat: see
-        `scan_cell`.
+        h_{t-1} enters the gates, so there is no linear-scan form), or "newton" /
+        "quasi_newton": a parallel Newton solve with dense `jax.jacfwd` Jacobians over the
+        state (h, c, n, m), `max_iters` and `tol` (`jaxlstm.core.parallel`).
+        unroll, remat: see `scan_cell`.
 
     Returns:
       `(final_state, hs (T, H))`, zeros at padded steps.
@@ -197,8 +202,8 @@ def slstm(
     params, xs, state0, lengths = prepare_layer(SLSTM, params, xs, state0, spec=spec,
                                                 lengths=lengths)
     step = lambda p, s, x: slstm_step(p, s, x, spec)  # noqa: E731
-    return scan_cell(step, params, xs, state0, lengths=lengths, reverse=reverse,
-                     unroll=unroll, remat=remat)
+    return run_layer(step, params, xs, state0, mode=mode, lengths=lengths, reverse=reverse,
+                     unroll=unroll, remat=remat, max_iters=max_iters, tol=tol)
 
 
 def _output_size(params: SLSTMParams, spec: SLSTMSpec) -> int:

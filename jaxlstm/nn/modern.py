@@ -1,4 +1,4 @@
-"""NNX modules of the modern cells (sLSTM, mLSTM, minLSTM, minGRU): a cell holding one
+"""NNX modules of the modern cells (sLSTM, mLSTM, minLSTM, minGRU, ParaLSTM, ParaGRU): a cell holding one
 family's core parameters, and a stacked, optionally bidirectional, batch-major encoder.
 
 Both read the family table (`jaxlstm.core.family.FAMILIES`): the init, step, zero state and
@@ -19,14 +19,14 @@ from jaxlstm.core.family import get_family
 from jaxlstm.nn.cell import ParamTupleCell
 from jaxlstm.nn.recurrent import Recurrent
 
-MODERN_CELLS = ("slstm", "mlstm", "minlstm", "mingru")
+MODERN_CELLS = ("slstm", "mlstm", "minlstm", "mingru", "paralstm", "paragru")
 
 
 def modern_spec(family: str, num_heads: int = 1):
-    """The default spec of `family` with `num_heads` heads (sLSTM, mLSTM; the minimal RNNs
-    have no heads, so num_heads must be 1 for them)."""
+    """The default spec of `family` with `num_heads` heads (sLSTM, mLSTM, ParaLSTM; the
+    minimal RNNs and ParaGRU have no heads, so num_heads must be 1 for them)."""
     spec_type = get_family(family).spec_type
-    if family in ("slstm", "mlstm"):
+    if family in ("slstm", "mlstm", "paralstm"):
         return spec_type(num_heads=num_heads)
     if num_heads != 1:
         raise ValueError(f"num_heads is an sLSTM/mLSTM option; cell={family!r} must have "
@@ -71,7 +71,8 @@ class ModernRNN(Recurrent):
       spec: the family's spec (default when None). num_layers, bidirectional, dropout
         (between layers, given a key at call time), unroll, remat: as `LSTM`.
       mode: the layer's form ("auto", or e.g. "parallel"/"chunkwise"/"recurrent" for
-        mLSTM, "sequential"/"parallel" for minLSTM/minGRU).
+        mLSTM, "sequential"/"parallel" for minLSTM/minGRU, "scan"/"newton"/"quasi_newton"
+        for ParaLSTM/ParaGRU).
     """
 
     def __init__(self, family: str, in_features: int, hidden_size: int, *, spec=None,
@@ -91,8 +92,13 @@ class ModernRNN(Recurrent):
         forward = [make(k) for k in range(num_layers)]
         backward = [make(k) for k in range(num_layers)] if bidirectional else None
         self.mode = mode
+        self.input_size = in_features  # w_x's first axis is not X for every family (ParaLSTM's heads)
         super().__init__(forward, backward, dropout=dropout, unroll=unroll, remat=remat,
                          rngs=rngs)
+
+    @property
+    def in_features(self) -> int:
+        return self.input_size
 
     @property
     def out_features(self) -> int:

@@ -45,7 +45,7 @@ class ModelConfig:
     remat: int | bool = False         # 0/False none, True every step, k > 1 every k steps (≈√T)
     compute_dtype: str = "float32"    # matmul dtype; params, optimizer, cell state stay float32
     num_heads: int = 1                # slstm/mlstm/xlstm heads (divides hidden_size)
-    mode: str = "auto"                # modern cells' form: mlstm recurrent/parallel/chunkwise, min* sequential/parallel
+    mode: str = "auto"                # modern cells' form: mlstm recurrent/parallel/chunkwise, min* sequential/parallel, para* scan/newton/quasi_newton
     ratio: str = "1:1"                # xlstm: mLSTM:sLSTM blocks per group, e.g. "7:1"
 
     def __post_init__(self):
@@ -71,11 +71,13 @@ class ModelConfig:
         """The modern cells' keys: mode per cell, heads dividing hidden_size, the ratio."""
         modes = {"slstm": ("auto", "recurrent"), "mlstm": ("auto", "recurrent", "parallel", "chunkwise"),
                  "minlstm": ("auto", "sequential", "parallel"), "mingru": ("auto", "sequential", "parallel"),
-                 "xlstm": ("auto", "recurrent", "parallel", "chunkwise")}
+                 "xlstm": ("auto", "recurrent", "parallel", "chunkwise"),
+                 "paralstm": ("auto", "scan", "newton", "quasi_newton"),
+                 "paragru": ("auto", "scan", "newton", "quasi_newton")}
         if self.cell not in modes:
             return
         check_choice("model.mode", self.mode, modes[self.cell])
-        if self.cell in ("minlstm", "mingru") and self.num_heads != 1:
+        if self.cell in ("minlstm", "mingru", "paragru") and self.num_heads != 1:
             raise ConfigError(f"config key model.num_heads: cell={self.cell!r} has no heads, "
                               f"must be 1, got {self.num_heads}")
         if self.hidden_size % self.num_heads:
@@ -103,7 +105,7 @@ class ModelConfig:
             kw.update(compute_dtype=self.compute_dtype)
         if self.cell == "lstm":
             kw.update(spec=self.spec, proj_size=self.proj_size)
-        if self.cell in ("slstm", "mlstm", "minlstm", "mingru", "xlstm"):
+        if self.cell in ("slstm", "mlstm", "minlstm", "mingru", "xlstm", "paralstm", "paragru"):
             kw.update(num_heads=self.num_heads, mode=self.mode)
         if self.cell == "xlstm":
             kw.update(ratio=self.ratio)

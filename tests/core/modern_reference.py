@@ -94,3 +94,51 @@ def np_mingru(w_x, b, xs, h0):
         h = (1 - z) * h + z * g(zz[H:])
         hs.append(h)
     return np.array(hs).reshape(len(xs), H)
+
+
+def np_paralstm(w_x, a, p, b, xs, h0, c0):
+    """ParaLSTM over xs (T, X) from the ParaRNN equations, unit by unit in plain loops.
+    w_x (K, X/K, 3d) per-head blocks f, c, o; a, b (3H,) blocks f, c, o; p (2H,) blocks f, o.
+    Returns hs (T, H) and the final (h, c)."""
+    K, dx, d3 = w_x.shape
+    d = d3 // 3
+    H = K * d
+    h, c = np.array(h0, float), np.array(c0, float)
+    hs = []
+    for x in xs:
+        u = np.zeros(3 * H)
+        for k in range(K):
+            for gate in range(3):
+                for j in range(d):
+                    u[gate * H + k * d + j] = sum(x[k * dx + i] * w_x[k, i, gate * d + j]
+                                                  for i in range(dx))
+        u = u + b
+        h_new, c_new = np.zeros(H), np.zeros(H)
+        for j in range(H):
+            f = sigmoid(a[j] * h[j] + u[j] + p[j] * c[j])
+            c_hat = np.tanh(a[H + j] * h[j] + u[H + j])
+            c_new[j] = f * c[j] + (1 - f) * c_hat
+            o = sigmoid(a[2 * H + j] * h[j] + u[2 * H + j] + p[H + j] * c_new[j])
+            h_new[j] = o * np.tanh(c_new[j])
+        h, c = h_new, c_new
+        hs.append(h)
+    return np.array(hs), (h, c)
+
+
+def np_paragru(w_x, a, b_x, b_h, xs, h0):
+    """ParaGRU over xs (T, X): the GRU with diagonal recurrent weights a (3H,), blocks r, z, n.
+    Returns hs (T, H)."""
+    H = a.shape[0] // 3
+    h = np.array(h0, float)
+    hs = []
+    for x in xs:
+        u = x @ w_x + b_x
+        h_new = np.zeros(H)
+        for j in range(H):
+            r = sigmoid(u[j] + a[j] * h[j] + b_h[j])
+            z = sigmoid(u[H + j] + a[H + j] * h[j] + b_h[H + j])
+            n = np.tanh(u[2 * H + j] + r * (a[2 * H + j] * h[j] + b_h[2 * H + j]))
+            h_new[j] = (1 - z) * n + z * h[j]
+        h = h_new
+        hs.append(h)
+    return np.array(hs)
