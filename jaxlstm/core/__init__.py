@@ -7,7 +7,8 @@ here composes with `jit`, `vmap`, `grad` and `scan` in any JAX code.
 from jaxlstm.core.batch import lstm_batch, vmap_layer
 from jaxlstm.core.cell import GateTrace, cell_step
 from jaxlstm.core.backends.onednn import kernel_status
-from jaxlstm.core.dispatch import BACKENDS, Choice, explain
+from jaxlstm.core.dispatch import BACKENDS, Choice
+from jaxlstm.core.explain import explain
 from jaxlstm.core.family import FAMILIES, CellFamily, family_of, get_family, register_family
 from jaxlstm.core.gates import (
     block_preactivation,

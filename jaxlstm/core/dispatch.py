@@ -35,6 +35,8 @@ BACKENDS = {
     "xla_fused": "the standard cell as one XLA scan over the batch, hand-written tangent and "
                  "backward passes",
     "onednn": "oneDNN's LSTM primitive (CPU, float32), through XLA's FFI",
+    "jax": "the family's own JAX code in the form its `mode` names (lax.scan, a parallel or "
+           "chunkwise form, a Newton solve); autodiff of it",
 }
 # The kernel runs where it was measured faster than "xla_fused" (training step, 2-core
 # AMD EPYC with AVX-512; docs/performance.md): a batch of at least MIN_BATCH sequences
@@ -58,15 +60,19 @@ class Plan:
       layout: the fused backends' layout: "batch_major" or "time_major" inputs of the
         oneDNN kernel, "batch_major" or "feature_major" state of the XLA scan; None for
         the reference scan and for one sequence (the batch decides it when lowered).
+      mode: the form the family's `mode` resolves to ("scan", "chunkwise", "newton", ...);
+        None where `plan` is asked without one (the LSTM layer's lowering).
     """
 
     backend: str
     reason: str
     lengths: Optional[str] = None
     layout: Optional[str] = None
+    mode: Optional[str] = None
 
     def __str__(self) -> str:
-        details = ", ".join(f"{k}={v}" for k, v in (("lengths", self.lengths),
+        details = ", ".join(f"{k}={v}" for k, v in (("mode", self.mode),
+                                                    ("lengths", self.lengths),
                                                     ("layout", self.layout)) if v)
         return f"{self.backend}: {self.reason}" + (f" [{details}]" if details else "")
 
@@ -172,25 +178,3 @@ def onednn_reason(*, batch: int, steps: int, input_size: int, hidden_size: int, 
     if status != IN_USE:
         return status
     return None
-
-
-def explain(params: LSTMParams, xs: jax.Array, *, spec: CellSpec = CellSpec(),
-            lengths: Optional[jax.Array] = None, remat=False, return_gates: bool = False,
-            compute_dtype=None, platform: Optional[str] = None,
-            for_export: bool = False) -> Plan:
-    """Which backend runs `lstm(params, xs, ...)`, how, and why.
-
-    xs (T, X) is one sequence, as `lstm` takes it; xs (B, T, X) asks for `jax.vmap(lstm)`
-    (or `lstm_batch`) over B sequences. `platform` defaults to JAX's default backend;
-    `for_export`: the plan when the call is lowered by `jax.export`.
-    """
-    if jnp.ndim(xs) not in (2, 3):
-        raise ValueError(f"xs must have shape (T, X) or (B, T, X), got shape {jnp.shape(xs)}")
-    batch = xs.shape[0] if jnp.ndim(xs) == 3 else None
-    steps, input_size = xs.shape[-2:]
-    dtype = jnp.result_type(*[a for a in params if a is not None], xs)
-    return plan(spec, batch=batch, steps=steps, input_size=input_size,
-                hidden_size=hidden_size_of(params), dtype=dtype,
-                platform=platform or jax.default_backend(), has_lengths=lengths is not None,
-                params=params, remat=remat, return_gates=return_gates,
-                compute_dtype=compute_dtype, for_export=for_export)

@@ -43,6 +43,10 @@ class CellFamily:
         parameter leaf that `spec` and the sizes read off `params` imply (ValueError when
         no size fits); `check_layer_call` compares the leaves with it.
       jacobian: the structured step Jacobian, or None (see the module docstring).
+      modes: the values the layer's `mode` argument takes, its default first; () when the
+        layer has no `mode`.
+      default_mode: `default_mode(T) -> str`, the form `mode="auto"` runs for T steps.
+      input_size: `input_size(params) -> int`, the X its layer takes (default: w_x's rows).
     """
 
     name: str
@@ -56,6 +60,18 @@ class CellFamily:
     params_type: Optional[type] = None
     param_shapes: Optional[Callable[..., dict]] = None
     jacobian: Optional[Callable[..., Any]] = None
+    modes: tuple = ()
+    default_mode: Optional[Callable[[int], str]] = None
+    input_size: Callable[[Any], int] = lambda params: params.w_x.shape[0]
+
+    def form(self, mode: Optional[str], num_steps: int) -> str:
+        """The form a layer call with `mode` (None: the default) runs over T steps: "auto"
+        resolved by `default_mode`. A mode the family does not take is a ValueError."""
+        mode = self.modes[0] if mode is None and self.modes else mode
+        if mode not in self.modes:
+            raise ValueError(f"mode must be one of {list(self.modes)} for {self.name}, "
+                             f"got {mode!r}")
+        return self.default_mode(num_steps) if mode == "auto" else mode
 
 
 FAMILIES: dict[str, CellFamily] = {}
@@ -83,6 +99,16 @@ def family_of(spec) -> CellFamily:
             return family
     raise TypeError(f"spec must be the spec of a registered cell family "
                     f"({sorted(FAMILIES)}), got {type(spec).__name__}")
+
+
+def family_of_params(params) -> CellFamily:
+    """The registered family whose parameter type `params` is an instance of."""
+    for family in FAMILIES.values():
+        if family.params_type is not None and isinstance(params, family.params_type):
+            return family
+    known = sorted(f.params_type.__name__ for f in FAMILIES.values() if f.params_type)
+    raise TypeError(f"params must be the parameters of a registered cell family "
+                    f"({', '.join(known)}), got {type(params).__name__}")
 
 
 def register_spec(cls: type) -> type:

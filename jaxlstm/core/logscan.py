@@ -8,8 +8,12 @@ yields A_t = Σ_{s<=t} log a_s and B_t = log Σ_{s<=t} b_s Π_{s<r<=t} a_r in O(
 
     h_t = exp(A_t) ⊙ h_0 + exp(B_t).
 
-The candidate activation `g` keeps b_t > 0. h_0 enters linearly, so it may have any sign; only the b_t must be positive. Padded steps
-(t >= lengths) get log a = 0 and log b = -inf: they leave h unchanged.
+The candidate activation `g` keeps b_t > 0. h_0 enters linearly, so it may have any sign;
+only the b_t must be positive. Padded steps (t >= lengths, and the steps that fill the last
+chunk) get log a = 0 and log b = `log_zero(dtype)`, a finite stand-in for -inf (half the
+dtype's lowest value, whose exp is 0): they leave h unchanged, and logaddexp's tangent
+exp(x - logaddexp(x, y)) stays finite where both operands are log zeros (with -inf it is
+exp(-inf + inf) = NaN, which made forward-mode derivatives and second derivatives NaN).
 """
 
 from __future__ import annotations
@@ -32,6 +36,11 @@ def g(x: jax.Array) -> jax.Array:
 def log_g(x: jax.Array) -> jax.Array:
     """log g(x), computed without forming g(x) for x < 0 (log σ(x) = -softplus(-x))."""
     return jnp.where(x >= 0, jnp.log(jnp.maximum(x, 0.0) + 0.5), -jax.nn.softplus(-x))
+
+
+def log_zero(dtype) -> float:
+    """A finite log 0 in `dtype`: exp of it is 0 and sums of a few of them do not overflow."""
+    return 0.5 * float(jnp.finfo(dtype).min)
 
 
 def _compose(first, second):
@@ -61,7 +70,7 @@ def log_linear_scan(log_a: jax.Array, log_b: jax.Array, h0: jax.Array, *,
     if lengths is not None:
         valid = (jnp.arange(num_steps) < lengths)[:, None]
         log_a = jnp.where(valid, log_a, 0.0)
-        log_b = jnp.where(valid, log_b, -jnp.inf)
+        log_b = jnp.where(valid, log_b, log_zero(log_b.dtype))
     if num_steps == 0:
         return h0, jnp.zeros(log_a.shape, h0.dtype)
     hs = _chunked_scan(log_a, log_b, h0, min(chunk_size, num_steps))
@@ -80,7 +89,7 @@ def _chunked_scan(log_a, log_b, h0, size: int):
     pad = num_chunks * size - num_steps
     shape = (num_chunks, size) + log_a.shape[1:]
     log_a = jnp.concatenate([log_a, jnp.zeros((pad,) + log_a.shape[1:], log_a.dtype)]).reshape(shape)
-    log_b = jnp.concatenate([log_b, jnp.full((pad,) + log_b.shape[1:], -jnp.inf, log_b.dtype)]
+    log_b = jnp.concatenate([log_b, jnp.full((pad,) + log_b.shape[1:], log_zero(log_b.dtype), log_b.dtype)]
                             ).reshape(shape)
     a_cum, b_cum = lax.associative_scan(_compose, (log_a, log_b), axis=1)
 

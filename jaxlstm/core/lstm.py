@@ -29,7 +29,8 @@ from jaxlstm.core.params import (LSTMParams, LSTMState, hidden_size_of, init_lst
 from jaxlstm.core.scan import (check_remat, check_sequence, reverse_valid_prefix, scan_cell,
                               zero_padded_steps)
 from jaxlstm.core.spec import CellSpec
-from jaxlstm.core.validation import check_layer_call, check_params, clamp_lengths, initial_state
+from jaxlstm.core.validation import (check_layer_call, check_mode, check_params, clamp_lengths,
+                                    initial_state)
 from jaxlstm.core.varying import match_varying_tree
 
 BACKEND_CHOICES = (None, "reference")
@@ -76,10 +77,11 @@ def lstm(
     Returns:
       `(final_state, hs)` with hs: (T, R) (zeros at padded steps).
     """
+    check_mode(mode, LSTM_MODES)
     if mode != "scan":
-        if mode not in LSTM_MODES or backend is not None:
-            raise ValueError(f"mode must be one of {list(LSTM_MODES)} (a parallel mode with "
-                             f"backend=None), got mode={mode!r}, backend={backend!r}")
+        if backend is not None:
+            raise ValueError(f"backend must be None in mode={mode!r} (a parallel solve), "
+                             f"got backend={backend!r}")
         return lstm_parallel(params, xs, state0, spec=spec, mode=mode, lengths=lengths,
                              reverse=reverse, max_iters=max_iters, tol=tol,
                              return_gates=return_gates, compute_dtype=compute_dtype)
@@ -136,4 +138,5 @@ def _output_size(params: LSTMParams, spec: CellSpec = CellSpec()) -> int:
 register_spec(CellSpec)
 LSTM_FAMILY = register_family(CellFamily(
     name="lstm", spec_type=CellSpec, init=init_lstm, step=cell_step, zero_state=_zero_state,
-    param_count=param_count, layer=lstm, output_size=_output_size))
+    param_count=param_count, layer=lstm, output_size=_output_size, params_type=LSTMParams,
+    modes=LSTM_MODES))

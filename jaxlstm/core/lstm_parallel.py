@@ -20,6 +20,7 @@ from jaxlstm.core.params import LSTMParams, LSTMState, zero_state
 from jaxlstm.core.family import FAMILIES
 from jaxlstm.core.scan import check_sequence, zero_padded_steps
 from jaxlstm.core.spec import CellSpec
+from jaxlstm.core.varying import match_varying_tree
 from jaxlstm.core.validation import (check_layer_call, check_mode, check_params, clamp_lengths,
                                     initial_state)
 
@@ -45,7 +46,7 @@ def lstm_parallel(params: LSTMParams, xs: jax.Array, state0: Optional[LSTMState]
     dtype = jnp.result_type(*[a for a in params if a is not None], xs)
     state0 = initial_state("state0", state0, zero_state(params, dtype=dtype))
     params = jax.tree.map(lambda a: a.astype(dtype), params)
-    state0 = LSTMState(*(a.astype(dtype) for a in state0))
+    state0 = LSTMState(*match_varying_tree(tuple(a.astype(dtype) for a in state0), xs))
     step = functools.partial(_step, spec=spec, return_gates=return_gates,
                              compute_dtype=compute_dtype)
     xs = zero_padded_steps(xs.astype(dtype), lengths)

@@ -156,4 +156,5 @@ MINGRU = register_family(CellFamily(
     name="mingru", spec_type=MinGRUSpec, init=init_mingru, step=mingru_step,
     zero_state=zero_state, param_count=mingru_param_count, layer=mingru,
     output_size=_output_size, params_type=MinGRUParams, param_shapes=param_shapes,
-    jacobian=mingru_jacobian))
+    jacobian=mingru_jacobian, modes=MODES,
+    default_mode=default_mode))

@@ -173,4 +173,5 @@ MINLSTM = register_family(CellFamily(
     name="minlstm", spec_type=MinLSTMSpec, init=init_minlstm, step=minlstm_step,
     zero_state=zero_state, param_count=minlstm_param_count, layer=minlstm,
     output_size=_output_size, params_type=MinLSTMParams, param_shapes=param_shapes,
-    jacobian=minlstm_jacobian))
+    jacobian=minlstm_jacobian, modes=MODES,
+    default_mode=default_mode))

@@ -322,4 +322,5 @@ def _output_size(params: MLSTMParams, spec: MLSTMSpec) -> int:
 MLSTM = register_family(CellFamily(
     name="mlstm", spec_type=MLSTMSpec, init=init_mlstm, step=mlstm_step,
     zero_state=zero_state, param_count=mlstm_param_count, layer=mlstm,
-    output_size=_output_size, params_type=MLSTMParams, param_shapes=param_shapes))
+    output_size=_output_size, params_type=MLSTMParams, param_shapes=param_shapes,
+    modes=MODES, default_mode=default_mode))

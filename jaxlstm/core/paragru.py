@@ -168,4 +168,5 @@ def _output_size(params: ParaGRUParams, spec: ParaGRUSpec) -> int:
 PARAGRU = register_family(CellFamily(
     name="paragru", spec_type=ParaGRUSpec, init=init_paragru, step=paragru_step,
     zero_state=zero_state, param_count=paragru_param_count, layer=paragru,
-    output_size=_output_size, jacobian=paragru_jacobian))
+    output_size=_output_size, jacobian=paragru_jacobian, params_type=ParaGRUParams,
+    modes=MODES, default_mode=lambda num_steps: "scan"))

@@ -241,4 +241,6 @@ def _output_size(params: ParaLSTMParams, spec: ParaLSTMSpec) -> int:
 PARALSTM = register_family(CellFamily(
     name="paralstm", spec_type=ParaLSTMSpec, init=init_paralstm, step=paralstm_step,
     zero_state=zero_state, param_count=paralstm_param_count, layer=paralstm,
-    output_size=_output_size, jacobian=paralstm_jacobian))
+    output_size=_output_size, jacobian=paralstm_jacobian, params_type=ParaLSTMParams,
+    modes=MODES, default_mode=lambda num_steps: "scan",
+    input_size=lambda params: _sizes(params)[0]))

@@ -141,7 +141,8 @@ def register_vector_state_family(name: str, spec_type: type, params_type: type, 
             tuple(batch_shape) + (params.w_h.shape[0],), params.w_x.dtype),
         param_count=lambda spec, input_size, hidden_size: (
             blocks * hidden_size * (input_size + hidden_size + len(biases))),
-        layer=layer, output_size=lambda params, spec=spec_type(): params.w_h.shape[0]))
+        layer=layer, output_size=lambda params, spec=spec_type(): params.w_h.shape[0],
+        modes=VECTOR_STATE_MODES))
 
 
 @register_spec

@@ -16,6 +16,7 @@ from jax import lax
 
 from jaxlstm.core.validation import (check_float, check_layer_call, check_lengths, check_rank,
                                     clamp_lengths, initial_state)
+from jaxlstm.core.varying import match_varying_tree
 
 Step = Callable[[Any, Any, jax.Array], tuple[Any, Any]]
 
@@ -177,6 +178,8 @@ def prepare_layer(family, params, xs, state0, *, spec, lengths, state_name: str 
        as `lstm` does).
     3. `lengths` clamped to [0, T] (`clamp_lengths`) and the padded steps of xs zeroed
        (`zero_padded_steps`), so no mode of any family sees what they held.
+    4. Inside `shard_map`, state0 cast to vary over the mesh axes xs and params vary over
+       (`match_varying_tree`), so a scan's carry keeps its type (`check_vma`).
 
     Returns `(params, xs, state0, lengths)`.
     """
@@ -190,4 +193,5 @@ def prepare_layer(family, params, xs, state0, *, spec, lengths, state_name: str 
     if lengths is not None:
         lengths = clamp_lengths(lengths, xs.shape[0])
         xs = zero_padded_steps(xs, lengths)
+    state0 = match_varying_tree(state0, xs, *jax.tree.leaves(params))
     return params, xs, state0, lengths

@@ -213,4 +213,5 @@ def _output_size(params: SLSTMParams, spec: SLSTMSpec) -> int:
 SLSTM = register_family(CellFamily(
     name="slstm", spec_type=SLSTMSpec, init=init_slstm, step=slstm_step,
     zero_state=zero_state, param_count=slstm_param_count, layer=slstm,
-    output_size=_output_size, params_type=SLSTMParams, param_shapes=param_shapes))
+    output_size=_output_size, params_type=SLSTMParams, param_shapes=param_shapes,
+    modes=MODES, default_mode=lambda num_steps: "recurrent"))
