@@ -88,26 +88,23 @@ def _perturb(module, seed):
             param[...] = value + jnp.asarray(0.3 * rng.standard_normal(value.shape), value.dtype)
 
 
-@pytest.mark.parametrize("heads", [1, 2])
-def test_slstm_block_matches_the_documented_equations(heads):
-    block = SLSTMBlock(8, num_heads=heads, rngs=nnx.Rngs(0))
-    _perturb(block, 1)
-    xs = np.random.default_rng(2).standard_normal((2, 6, 8)).astype(np.float32)
-    out, _ = block(jnp.asarray(xs))
-    for b in range(2):
-        np.testing.assert_allclose(out[b], np_slstm_block(block, xs[b].astype(np.float64), heads),
-                                   rtol=RTOL, atol=ATOL)
+BLOCKS = {"slstm": (lambda heads, mode: SLSTMBlock(8, num_heads=heads, rngs=nnx.Rngs(0)),
+                     np_slstm_block),
+          "mlstm": (lambda heads, mode: MLSTMBlock(8, num_heads=heads, mode=mode, rngs=nnx.Rngs(0)),
+                    np_mlstm_block)}
 
 
-@pytest.mark.parametrize("mode", ["recurrent", "chunkwise"])
+@pytest.mark.parametrize("kind, mode", [("slstm", None), ("mlstm", "recurrent"),
+                                        ("mlstm", "chunkwise")])
 @pytest.mark.parametrize("heads", [1, 2])
-def test_mlstm_block_matches_the_documented_equations(heads, mode):
-    block = MLSTMBlock(8, num_heads=heads, mode=mode, rngs=nnx.Rngs(0))
+def test_block_matches_the_documented_equations(kind, mode, heads):
+    make, reference = BLOCKS[kind]
+    block = make(heads, mode)
     _perturb(block, 1)
     xs = np.random.default_rng(2).standard_normal((2, 7, 8)).astype(np.float32)
     out, _ = block(jnp.asarray(xs))
     for b in range(2):
-        np.testing.assert_allclose(out[b], np_mlstm_block(block, xs[b].astype(np.float64), heads),
+        np.testing.assert_allclose(out[b], reference(block, xs[b].astype(np.float64), heads),
                                    rtol=RTOL, atol=ATOL)
 
 
