@@ -14,6 +14,16 @@ os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.1")
 os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(2**30))  # bytes; least recently used go
 
+from hypothesis import settings  # noqa: E402
+
+# The property tests that compile a model per example take max_examples from the profile:
+# "default" 10 (they were 4-7; each example compiles, a few seconds on 2 idle cores, so more
+# would lengthen the suite), "thorough" 100 (HYPOTHESIS_PROFILE=thorough). Cheap properties
+# set their own, larger, counts.
+settings.register_profile("default", max_examples=10)
+settings.register_profile("thorough", max_examples=100)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
+
 import jaxlstm  # noqa: E402,F401
 from tests.ci_requirements import missing_in_ci  # noqa: E402
 

@@ -1,5 +1,5 @@
 """The package's import graph has no loops, and the layers import downwards only
-(DESIGN.md: cli -> train -> nn -> core -> kernels; data beside train).
+(docs/architecture.md: cli -> train -> nn -> core -> kernels; data beside train).
 
 The graph is read from the source with `ast` (every import statement, deferred ones too);
 `from a.b import c` counts as importing the module a.b.c when that is a module, else a.b.

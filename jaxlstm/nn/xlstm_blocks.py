@@ -9,6 +9,9 @@ sLSTM block (post up-projection), as in the xlstm package's sLSTMBlock:
     y = x + GN(sLSTM(LN(x)))
     out = y + W_down (GELU(W_gate LN(y)) ⊙ W_up LN(y))          (up-projection factor 4/3)
 
+GELU is the tanh form (`jax.nn.gelu`'s default); LN is flax's LayerNorm (eps 1e-6), GN's
+eps is 1e-5.
+
 mLSTM block (pre up-projection), inner width E = 2D:
 
     a, z = split(W_in LN(x))                                      (each (B, T, E))
@@ -20,7 +23,8 @@ Differences from the paper and the xlstm package (docs/modern_cells.md): the sLS
 has no causal convolution before its gates; the mLSTM cell computes q, k, v, o, ĩ, f̃ with
 one dense projection of c (the package takes v from a, and q, k, v from block-diagonal
 "headwise" projections); the blocks run the core layers, so `lengths` is honoured (padded
-steps emit zeros at the end).
+steps emit zeros at the end). Tested against a NumPy forward pass of these equations
+(tests/nn/test_xlstm_blocks.py), not against the package's blocks.
 """
 
 from __future__ import annotations

@@ -79,7 +79,7 @@ def test_gradients_match_finite_differences(name):
         check_grads(f, (params, xs, h0), order=1, modes=("rev",), atol=1e-6, rtol=1e-6)
 
 
-@settings(max_examples=4, deadline=None)
+@settings(deadline=None)  # max_examples: the profile (tests/conftest.py)
 @given(name=st.sampled_from(list(FAMILIES)), H=st.integers(1, 6), X=st.integers(1, 4),
        T=st.integers(1, 12), data=st.data())
 def test_shapes_and_lengths_batched_against_numpy(name, H, X, T, data):
@@ -122,7 +122,7 @@ def test_param_count_and_jit(name):
 def test_bad_input_errors(name):
     init, layer = FAMILIES[name][:2]
     params = init(jax.random.key(0), 2, 4)
-    with pytest.raises(ValueError, match=r"mode must be one of \['auto', 'sequential', 'parallel'\]"):
+    with pytest.raises(ValueError, match=r"mode must be one of \['auto', 'sequential', 'parallel', 'newton', 'quasi_newton'\]"):
         layer(params, jnp.ones((3, 2)), mode="chunkwise")
     with pytest.raises(ValueError, match=r"xs must have shape \(T, X\) \(rank 2\), got shape \(1, 3, 2\)"):
         layer(params, jnp.ones((1, 3, 2)))

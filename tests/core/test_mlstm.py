@@ -160,7 +160,7 @@ def test_gradients_match_finite_differences(mode):
         check_grads(f, (params, xs), order=1, modes=("rev",), atol=1e-5, rtol=1e-5)
 
 
-@settings(max_examples=4, deadline=None)
+@settings(deadline=None)  # max_examples: the profile (tests/conftest.py)
 @given(heads=st.sampled_from([1, 2, 4]), d=st.integers(1, 3), T=st.integers(1, 9),
        chunk=st.integers(1, 5), data=st.data())
 def test_shapes_heads_chunks_lengths_against_numpy(heads, d, T, chunk, data):

@@ -99,7 +99,7 @@ def test_gradients_match_finite_differences(forget):
         check_grads(f, (params, xs), order=1, modes=("rev",), atol=1e-5, rtol=1e-5)
 
 
-@settings(max_examples=6, deadline=None)
+@settings(deadline=None)  # max_examples: the profile (tests/conftest.py)
 @given(heads=st.sampled_from([1, 2, 4]), d=st.integers(1, 3), X=st.integers(1, 4),
        T=st.integers(1, 6), data=st.data())
 def test_shapes_heads_lengths_against_numpy(heads, d, X, T, data):
@@ -157,7 +157,7 @@ def test_bad_input_errors():
         J.slstm(params, jnp.ones((3, 5)), spec=J.SLSTMSpec(num_heads=2))
     with pytest.raises(ValueError, match=r"params.r must have shape \(4, 1, 4\)"):
         J.slstm(params, jnp.ones((3, 2)), spec=J.SLSTMSpec(num_heads=4))
-    with pytest.raises(ValueError, match=r"mode must be one of \['auto', 'recurrent'\], got 'parallel'"):
+    with pytest.raises(ValueError, match=r"mode must be one of \['auto', 'recurrent', 'newton', 'quasi_newton'\], got 'parallel'"):
         J.slstm(params, jnp.ones((3, 2)), spec=J.SLSTMSpec(num_heads=2), mode="parallel")
     with pytest.raises(ValueError, match=r"lengths must lie in \[0, T=3\]"):
         J.slstm(params, jnp.ones((3, 2)), spec=J.SLSTMSpec(num_heads=2), lengths=jnp.asarray(4))

@@ -33,7 +33,8 @@ def problems(draw):
     return spec, T, X, H, proj, np.array(lengths), draw(st.booleans()), draw(st.integers(0, 2**16))
 
 
-SETTINGS = settings(max_examples=7, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+# max_examples: the Hypothesis profile (tests/conftest.py; HYPOTHESIS_PROFILE=thorough for more)
+SETTINGS = settings(deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
 def _make(spec, T, X, H, proj, B, seed):

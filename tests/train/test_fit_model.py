@@ -282,6 +282,55 @@ def test_a_device_mesh_gives_the_same_run(tmp_path, mesh):
     assert meshed["final"] == pytest.approx(plain["final"], rel=1e-6)
 
 
+TWO_DEVICES = """
+import json, sys
+import jax, numpy as np, optax
+from flax import nnx
+sys.path.insert(0, sys.argv[2])
+from jaxlstm.train import fit_model
+from tests.train.test_fit_model import VALID, batch_of, make_net, mse
+from pathlib import Path
+out = {"devices": jax.device_count()}
+opts = dict(optimizer=optax.adam(0.01), steps=3, eval_data=VALID, quiet=True)
+for name, mesh in [("plain", None), ("data=2", "data=2")]:
+    model = make_net()
+    summary = fit_model(model, mse, batch_of, run_dir=Path(sys.argv[1]) / name.replace("=", ""),
+                        mesh=mesh, **opts)
+    leaves = jax.tree.leaves(nnx.state(model, nnx.Param))
+    out[name] = {"final": summary["final"], "params": [np.asarray(x).tolist() for x in leaves],
+                 "param_devices": sorted({len(x.sharding.device_set) for x in leaves})}
+print("RESULT " + json.dumps(out))
+"""
+
+
+def test_a_two_device_data_mesh_gives_the_single_device_run(tmp_path):
+    """fit_model with mesh="data=2" on 2 simulated CPU devices (a subprocess with
+    XLA_FLAGS=--xla_force_host_platform_device_count=2): the batch of 8 is split over the
+    two devices (BatchNorm's statistics and the loss are still over all 8), and the run ends
+    where the same run on one device does."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_COMPILATION_CACHE")}
+    env.update(XLA_FLAGS="--xla_force_host_platform_device_count=2", JAX_PLATFORMS="cpu")
+    proc = subprocess.run([sys.executable, "-c", TWO_DEVICES, str(tmp_path), str(root)],
+                          capture_output=True, text=True, env=env, timeout=300, cwd=root)
+    lines = [line for line in proc.stdout.splitlines() if line.startswith("RESULT ")]
+    assert proc.returncode == 0 and lines, proc.stderr[-3000:]
+    out = json.loads(lines[-1][len("RESULT "):])
+    assert out["devices"] == 2
+    assert out["plain"]["param_devices"] == [1] and out["data=2"]["param_devices"] == [2]
+    plain, meshed = out["plain"], out["data=2"]
+    assert meshed["final"].keys() == plain["final"].keys() and plain["final"]
+    for key, value in plain["final"].items():
+        assert meshed["final"][key] == pytest.approx(value, rel=1e-5, abs=1e-6), key
+    for a, b in zip(plain["params"], meshed["params"], strict=True):
+        np.testing.assert_allclose(b, a, rtol=1e-5, atol=1e-6)
+
+
 def test_resuming_with_another_model_is_an_error_not_a_damaged_checkpoint(tmp_path):
     run = tmp_path / "r"
     opts = dict(optimizer=optax.adam(0.01), run_dir=run, quiet=True)

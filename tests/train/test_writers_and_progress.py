@@ -1,12 +1,15 @@
-"""Metric writers (JSONL, TensorBoard read back from its event files, W&B offline when
-installed), the progress output when stderr is not a terminal, and summary.json's
+"""Metric writers (JSONL, TensorBoard read back from its event files, W&B against a
+fake `wandb` module always and offline when installed), the progress output when stderr is not a terminal, and summary.json's
 provenance."""
 
 import datetime
 import io
 import json
+import math
 import struct
 import subprocess
+import sys
+import types
 from pathlib import Path
 
 import pytest
@@ -58,6 +61,63 @@ def test_unknown_writer_is_an_error_naming_the_key(tmp_path):
     with pytest.raises(ValueError, match=r"train.writers: each must be one of \['jsonl', "
                                          r"'tensorboard', 'wandb'\], got 'csv'"):
         make_writers(["csv"], tmp_path)
+
+
+class FakeWandb(types.ModuleType):
+    """A stand-in `wandb` module that records what the writer calls (the real package is
+    not in `dev`, so CI runs the writer against this)."""
+
+    def __init__(self):
+        super().__init__("wandb")
+        self.calls = []
+
+    def init(self, **kwargs):
+        self.calls.append(("init", kwargs))
+        fake = self
+
+        class Run:
+            def log(self, data, step=None):
+                fake.calls.append(("log", dict(data), step))
+
+            def finish(self):
+                fake.calls.append(("finish",))
+
+        return Run()
+
+
+def test_wandb_writer_calls_init_log_and_finish(tmp_path, monkeypatch):
+    fake = FakeWandb()
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    writers = make_writers(["wandb"], tmp_path, name="t", config={"a": 1})
+    for record in RECORDS + [{"step": 15, "split": "train", "loss": float("nan"), "ok": True}]:
+        writers.write(record)
+    writers.close()
+    assert fake.calls == [
+        ("init", {"project": "jaxlstm", "name": "t", "dir": str(tmp_path), "config": {"a": 1},
+                  "mode": "offline", "reinit": True}),
+        ("log", {"train/loss": 0.5, "train/grad_norm": 2.0, "train/seq_per_s": 100.0}, 5),
+        ("log", {"valid/score": 0.25}, 5),
+        ("log", {"train/loss": 0.125, "train/grad_norm": 1.0, "train/seq_per_s": 110.0}, 10),
+        ("log", {}, 15),  # NaN and booleans are not logged
+        ("finish",)]
+
+
+def test_fit_with_the_wandb_writer_logs_each_record_of_metrics_jsonl(tmp_path, monkeypatch):
+    fake = FakeWandb()
+    monkeypatch.setitem(sys.modules, "wandb", fake)
+    cfg = load_config(scripted_config(tmp_path, [0.75, 0.5], steps=10, writers=["jsonl", "wandb"]))
+    fit(cfg)
+    run_dir = Path(cfg.run_dir)
+    (_, init), *logs, last = fake.calls
+    assert init["name"] == "scripted" and init["dir"] == str(run_dir) and init["mode"] == "offline"
+    assert init["config"]["train"]["steps"] == 10 and init["config"]["task"] == "scripted_scores"
+    assert last == ("finish",)
+    records = [json.loads(line) for line in (run_dir / "metrics.jsonl").read_text().splitlines()]
+    expected = [("log", {f"{r.get('split', 'train')}/{k}": float(v) for k, v in r.items()
+                         if k not in ("step", "split") and isinstance(v, (int, float))
+                         and not isinstance(v, bool) and math.isfinite(v)}, r["step"])
+                for r in records]
+    assert logs == expected and len(logs) == len(records) >= 4
 
 
 def test_wandb_writer_offline(tmp_path):
