@@ -24,9 +24,8 @@ import jax.numpy as jnp
 
 from jaxlstm.core.family import CellFamily, register_family, register_spec
 from jaxlstm.core.parallel import PARALLEL_MODES, run_layer
-from jaxlstm.core.scan import check_sequence
-from jaxlstm.core.validation import (check_float, check_last_dim, check_mode, check_same_batch,
-                                    initial_state)
+from jaxlstm.core.scan import prepare_layer
+from jaxlstm.core.validation import check_float, check_last_dim, check_mode, check_same_batch
 
 MODES = ("auto", "scan") + PARALLEL_MODES
 
@@ -152,8 +151,8 @@ def paragru(
     is diagonal, so "newton" and "quasi_newton" are the same iteration)."""
     check_mode(mode, MODES)
     _check_params(params)
-    check_sequence(xs, params.w_x.shape[0], lengths)
-    h0 = initial_state("h0", h0, zero_state(params, spec))
+    params, xs, h0, lengths = prepare_layer(PARAGRU, params, xs, h0, spec=spec, lengths=lengths,
+                                            state_name="h0")
     us = input_preactivations(params, xs)
     return run_layer(recurrent_step, params, us, h0, mode="scan" if mode == "auto" else mode,
                      jacobian=recurrent_jacobian, lengths=lengths, reverse=reverse,

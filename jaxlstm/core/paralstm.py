@@ -28,9 +28,9 @@ import jax.numpy as jnp
 
 from jaxlstm.core.family import CellFamily, register_family, register_spec
 from jaxlstm.core.parallel import PARALLEL_MODES, run_layer
-from jaxlstm.core.scan import check_sequence
+from jaxlstm.core.scan import prepare_layer
 from jaxlstm.core.validation import (check_float, check_last_dim, check_mode, check_same_batch,
-                                    check_spec_field, initial_state)
+                                    check_spec_field)
 
 MODES = ("auto", "scan") + PARALLEL_MODES
 
@@ -225,8 +225,8 @@ def paralstm(
     """
     check_mode(mode, MODES)
     _check_params(params, spec)
-    check_sequence(xs, _sizes(params)[0], lengths)
-    state0 = initial_state("state0", state0, zero_state(params, spec))
+    params, xs, state0, lengths = prepare_layer(PARALSTM, params, xs, state0, spec=spec,
+                                                lengths=lengths)
     us = input_preactivations(params, xs)
     return run_layer(recurrent_step, params, us, state0, mode="scan" if mode == "auto" else mode,
                      jacobian=recurrent_jacobian, lengths=lengths, reverse=reverse,

@@ -184,7 +184,7 @@ def prepare_layer(family, params, xs, state0, *, spec, lengths, state_name: str 
     Returns `(params, xs, state0, lengths)`.
     """
     check_layer_call(family, params, xs, spec)
-    check_sequence(xs, params.w_x.shape[0], lengths)
+    check_sequence(xs, family.input_size(params), lengths)
     dtype = jnp.result_type(*jax.tree.leaves(params), xs)
     params = jax.tree.map(lambda a: a.astype(dtype), params)
     xs = xs.astype(dtype)
