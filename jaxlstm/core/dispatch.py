@@ -24,6 +24,7 @@ from typing import Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxlstm.core.backends.onednn import IN_USE, kernel_status
 from jaxlstm.core.backends.xla_fused import layout_for
@@ -182,11 +183,21 @@ def explain(params: LSTMParams, xs: jax.Array, *, spec: CellSpec = CellSpec(),
 
     xs (T, X) is one sequence, as `lstm` takes it; xs (B, T, X) asks for `jax.vmap(lstm)`
     (or `lstm_batch`) over B sequences. `platform` defaults to JAX's default backend;
-    `for_export`: the plan when the call is lowered by `jax.export`.
+    `for_export`: the plan when the call is lowered by `jax.export`. The arguments are
+    checked as `lstm` checks them (`lengths` () or (B,) for xs (B, T, X)): a call `lstm` would
+    refuse raises the same error here.
     """
+    from jaxlstm.core.lstm import check_lstm_call  # lstm imports this module
+    from jaxlstm.core.validation import check_array
+
+    check_array("xs", xs, "(T, X) or (B, T, X)")
     if jnp.ndim(xs) not in (2, 3):
         raise ValueError(f"xs must have shape (T, X) or (B, T, X), got shape {jnp.shape(xs)}")
     batch = xs.shape[0] if jnp.ndim(xs) == 3 else None
+    one = xs if batch is None else np.empty(xs.shape[1:], jnp.result_type(xs))  # (T, X)
+    check_lstm_call(params, one, spec, lengths, remat=remat,
+                    compute_dtype=compute_dtype,
+                    batch_shape=(batch,) if batch is not None and jnp.ndim(lengths) else ())
     steps, input_size = xs.shape[-2:]
     dtype = jnp.result_type(*[a for a in params if a is not None], xs)
     return plan(spec, batch=batch, steps=steps, input_size=input_size,
