@@ -197,7 +197,7 @@ def explain(params: LSTMParams, xs: jax.Array, *, spec: CellSpec = CellSpec(),
     one = xs if batch is None else np.empty(xs.shape[1:], jnp.result_type(xs))  # (T, X)
     check_lstm_call(params, one, spec, lengths, remat=remat,
                     compute_dtype=compute_dtype,
-                    batch_shape=(batch,) if batch is not None and jnp.ndim(lengths) else ())
+                    batch_shape=(batch,) if batch is not None and np.ndim(lengths) else ())
     steps, input_size = xs.shape[-2:]
     dtype = jnp.result_type(*[a for a in params if a is not None], xs)
     return plan(spec, batch=batch, steps=steps, input_size=input_size,
