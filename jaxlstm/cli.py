@@ -133,10 +133,11 @@ def _eval(args) -> int:
 def _generate(args) -> int:
     import json as _json
 
-    from jaxlstm.train.generate import sample_text
+    from jaxlstm.train.generate import check_sample_args, sample_text
     from jaxlstm.train.load_model import load_model
     from jaxlstm.train.tasks.char_lm import vocab_of
 
+    check_sample_args(args.prompt, args.length, args.temperature, args.seed)  # before loading
     run_dir = Path(args.run_dir)
     if not (run_dir / "config.yaml").is_file():
         raise FileNotFoundError(f"{run_dir} is not a run folder: no config.yaml in it")

@@ -14,13 +14,14 @@ from typing import Optional
 
 import jax
 import jax.numpy as jnp
+import numpy as np
 
 from jaxlstm.core import dispatch
 from jaxlstm.core.family import family_of_params
 from jaxlstm.core.params import hidden_size_of
 from jaxlstm.core.scan import check_sequence
-from jaxlstm.core.validation import (check_layer_call, check_lengths, check_mode,
-                                    check_params)
+from jaxlstm.core.lstm import check_lstm_call
+from jaxlstm.core.validation import check_array, check_layer_call, check_lengths, check_mode
 
 SCAN = "lax.scan over the step"
 FORMS = {
@@ -42,21 +43,27 @@ def explain(params, xs: jax.Array, *, spec=None, mode: Optional[str] = None,
     and why, for the family `params` belong to (`J.lstm`, `J.gru`, `J.mlstm`, ...).
 
     xs (T, X) is one sequence, as the layer takes it; xs (B, T, X) asks for `jax.vmap` of
-    the layer (or `lstm_batch`) over B sequences, with `lengths` (B,). `mode` None is the
+    the layer (or `lstm_batch`) over B sequences, with `lengths` (B,) or (). `mode` None is the
     layer's default; "auto" is resolved for T steps. `platform` defaults to JAX's default
     backend; `for_export`: the plan when the call is lowered by `jax.export`. The
     remaining options are the LSTM's (they decide between its backends).
     """
     family = family_of_params(params)
     spec = family.spec_type() if spec is None else spec
+    check_array("xs", xs, "(T, X) or (B, T, X)")
     if jnp.ndim(xs) not in (2, 3):
         raise ValueError(f"xs must have shape (T, X) or (B, T, X), got shape {jnp.shape(xs)}")
     batch = xs.shape[0] if jnp.ndim(xs) == 3 else None
-    one = xs if batch is None else xs[0]
-    check_layer_call(family, params, one, spec)
-    check_sequence(one, family.input_size(params), None)
-    if lengths is not None:
-        check_lengths(lengths, one.shape[0], () if batch is None else (batch,))
+    one = xs if batch is None else np.empty(xs.shape[1:], jnp.result_type(xs))  # (T, X)
+    batch_shape = (batch,) if batch is not None and np.ndim(lengths) else ()
+    if family.name == "lstm":
+        check_lstm_call(params, one, spec, lengths, remat=remat, compute_dtype=compute_dtype,
+                        batch_shape=batch_shape)
+    else:
+        check_layer_call(family, params, one, spec)
+        check_sequence(one, family.input_size(params), None)
+        if lengths is not None:
+            check_lengths(lengths, one.shape[0], batch_shape)
     if mode is not None:
         check_mode(mode, family.modes)  # the layer functions' own check and message
     form = family.form(mode, one.shape[0])
@@ -67,7 +74,6 @@ def explain(params, xs: jax.Array, *, spec=None, mode: Optional[str] = None,
         if given == "auto":
             why += f" ({form!r}, the family's default_mode for T={one.shape[0]})"
         return dispatch.Plan("jax", why, lengths=lengths_rule, mode=form)
-    check_params(params, spec)
     dtype = jnp.result_type(*[a for a in params if a is not None], xs)
     plan = dispatch.plan(spec, batch=batch, steps=one.shape[0], input_size=one.shape[1],
                          hidden_size=hidden_size_of(params), dtype=dtype,

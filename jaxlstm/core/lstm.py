@@ -29,8 +29,8 @@ from jaxlstm.core.params import (LSTMParams, LSTMState, hidden_size_of, init_lst
 from jaxlstm.core.scan import (check_remat, check_sequence, reverse_valid_prefix, scan_cell,
                               zero_padded_steps)
 from jaxlstm.core.spec import CellSpec
-from jaxlstm.core.validation import (check_layer_call, check_mode, check_params, clamp_lengths,
-                                    initial_state)
+from jaxlstm.core.validation import (check_layer_call, check_lengths, check_mode, check_params,
+                                    clamp_lengths, initial_state)
 from jaxlstm.core.varying import match_varying_tree
 
 BACKEND_CHOICES = (None, "reference")
@@ -87,13 +87,10 @@ def lstm(
                              return_gates=return_gates, compute_dtype=compute_dtype)
     if backend not in BACKEND_CHOICES:
         raise ValueError(f"backend must be one of {list(BACKEND_CHOICES)}, got {backend!r}")
-    check_layer_call(LSTM_FAMILY, params, xs, spec)
-    check_params(params, spec)
-    check_sequence(xs, params.w_x.shape[0], lengths)
+    compute_dtype = check_lstm_call(params, xs, spec, lengths, remat=remat,
+                                    compute_dtype=compute_dtype)
     if lengths is not None:  # out of [0, T] only under jit: clamped (docs/guides/core.md)
         lengths = clamp_lengths(lengths, xs.shape[0])
-    check_remat(remat)
-    compute_dtype = check_compute_dtype(compute_dtype)
     dtype = jnp.result_type(*[a for a in params if a is not None], xs)
     state0 = initial_state("state0", state0, zero_state(params, dtype=dtype))
     params = jax.tree.map(lambda a: a.astype(dtype), params)
@@ -121,6 +118,20 @@ def lstm(
     if reverse:
         hs = reverse_valid_prefix(hs, lengths)
     return LSTMState(h, c), hs
+
+
+def check_lstm_call(params, xs, spec, lengths, *, remat=False, compute_dtype=None,
+                    batch_shape: tuple = ()):
+    """`lstm`'s argument checks (`explain` runs them too, so it raises what `lstm` would):
+    spec, params and xs (T, X) (`check_layer_call`), `lengths` of `batch_shape` (one per
+    sequence), `remat` and `compute_dtype`. Returns the compute dtype as `jnp.dtype`/None."""
+    check_layer_call(LSTM_FAMILY, params, xs, spec)
+    check_params(params, spec)
+    check_sequence(xs, params.w_x.shape[0], None)
+    if lengths is not None:
+        check_lengths(lengths, xs.shape[0], batch_shape)
+    check_remat(remat)
+    return check_compute_dtype(compute_dtype)
 
 
 def _lstm_step(params, state, x, *, spec, return_gates, compute_dtype):

@@ -29,7 +29,9 @@ which is the recurrence's h̃_t term for term. `mode="parallel"` is one chunk of
 and log f = 0 in every form, so they leave the state as it was, and whatever they held
 (NaN, inf) reaches neither the valid outputs nor the gradients.
 
-Shapes: w_x (X, 4H + 2K) and b (4H + 2K,) in blocks q, k, v, o (H each), ĩ, f̃ (K each).
+Shapes: w_x (X, 4H) and b (4H,) in blocks q, k, v, o (H each); w_gates (X, 2K) and
+b_gates (2K,) in blocks ĩ, f̃ (K each), so the parameters say K themselves (a fused
+(X, 4H + 2K) would fit several (H, K): 66 columns are H=16, K=1 or H=15, K=3).
 State `MLSTMState(C (K, d, d), n (K, d), m (K,))`; C is indexed [key, value].
 """
 
@@ -80,10 +82,13 @@ class MLSTMSpec:
 
 
 class MLSTMParams(NamedTuple):
-    """w_x (X, 4H + 2K), b (4H + 2K,): blocks q, k, v, o (H each), ĩ, f̃ (K each)."""
+    """w_x (X, 4H), b (4H,): blocks q, k, v, o (H each); w_gates (X, 2K), b_gates (2K,):
+    blocks ĩ, f̃ (K each, one scalar gate per head)."""
 
     w_x: jax.Array
     b: jax.Array
+    w_gates: jax.Array
+    b_gates: jax.Array
 
 
 class MLSTMState(NamedTuple):
@@ -101,7 +106,7 @@ def _check_heads(spec: MLSTMSpec, hidden_size: int) -> None:
 
 
 def _hidden_size(params: MLSTMParams, spec: MLSTMSpec) -> int:
-    return (params.b.shape[0] - 2 * spec.num_heads) // 4
+    return params.b.shape[0] // 4
 
 
 def init_mlstm(key, input_size: int, hidden_size: int, spec: MLSTMSpec = MLSTMSpec(), *,
@@ -110,12 +115,15 @@ def init_mlstm(key, input_size: int, hidden_size: int, spec: MLSTMSpec = MLSTMSp
     a sigmoid forget gate (f close to 1, as the xlstm package), 0 for an exponential one."""
     _check_heads(spec, hidden_size)
     heads = spec.num_heads
-    width = 4 * hidden_size + 2 * heads
     forget = (jnp.linspace(3.0, 6.0, heads, dtype=dtype) if spec.forget_gate == "sigmoid"
               else jnp.zeros((heads,), dtype))
+    # one Glorot matrix over all 4H + 2K columns (the fan-out of the whole projection)
+    w = jax.nn.initializers.glorot_uniform()(key, (input_size, 4 * hidden_size + 2 * heads),
+                                             dtype)
     return MLSTMParams(
-        w_x=jax.nn.initializers.glorot_uniform()(key, (input_size, width), dtype),
-        b=jnp.concatenate([jnp.zeros((4 * hidden_size + heads,), dtype), forget]),
+        w_x=w[:, :4 * hidden_size], b=jnp.zeros((4 * hidden_size,), dtype),
+        w_gates=w[:, 4 * hidden_size:],
+        b_gates=jnp.concatenate([jnp.zeros((heads,), dtype), forget]),
     )
 
 
@@ -137,17 +145,21 @@ def zero_state(params: MLSTMParams, spec: MLSTMSpec = MLSTMSpec(),
 
 
 def param_shapes(params: MLSTMParams, spec: MLSTMSpec) -> dict:
-    """w_x (X, 4H + 2K), b (4H + 2K,) with X and the width read off w_x and b,
-    K = spec.num_heads and H = (width - 2K) / 4 a positive multiple of K."""
-    check_leaf_rank(params, "w_x", 2)
-    check_leaf_rank(params, "b", 1)
-    width = params.b.shape[0]
-    if (width - 2 * spec.num_heads) % 4:
-        raise ValueError(f"params.b must have shape (4H + 2K,) with K=MLSTMSpec.num_heads="
-                         f"{spec.num_heads}, got {tuple(params.b.shape)}; were the parameters "
-                         f"made for another num_heads?")
+    """w_x (X, 4H), b (4H,), w_gates (X, 2K), b_gates (2K,) with X read off w_x, H off b
+    (a positive multiple of K) and K = spec.num_heads."""
+    for field, rank in (("w_x", 2), ("b", 1), ("w_gates", 2), ("b_gates", 1)):
+        check_leaf_rank(params, field, rank)
+    if params.w_gates.shape[1] != 2 * spec.num_heads:
+        raise ValueError(f"params.w_gates must have shape (X, 2K) with K=MLSTMSpec.num_heads="
+                         f"{spec.num_heads}, got {tuple(params.w_gates.shape)}; were the "
+                         f"parameters made for num_heads={params.w_gates.shape[1] / 2:g}?")
+    if params.b.shape[0] % 4:
+        raise ValueError(f"params.b must have shape (4H,) (blocks q, k, v, o), got "
+                         f"{tuple(params.b.shape)}")
     check_divides("hidden_size", _hidden_size(params, spec), spec, "num_heads")
-    return {"w_x": (params.w_x.shape[0], width), "b": (width,)}
+    inputs, gates = params.w_x.shape[0], 2 * spec.num_heads
+    return {"w_x": (inputs, params.b.shape[0]), "b": params.b.shape,
+            "w_gates": (inputs, gates), "b_gates": (gates,)}
 
 
 def _check_params(params: MLSTMParams, spec: MLSTMSpec) -> None:
@@ -165,8 +177,8 @@ def _project(params: MLSTMParams, x: jax.Array, spec: MLSTMSpec):
     pre = x @ params.w_x + params.b
     q, k, v, o = (pre[..., j * hidden:(j + 1) * hidden].reshape(*pre.shape[:-1], heads, d)
                   for j in range(4))
-    i_pre = pre[..., 4 * hidden:4 * hidden + heads]
-    f_pre = pre[..., 4 * hidden + heads:]
+    gates = x @ params.w_gates + params.b_gates
+    i_pre, f_pre = gates[..., :heads], gates[..., heads:]
     log_f = jax.nn.log_sigmoid(f_pre) if spec.forget_gate == "sigmoid" else f_pre
     return q, k / jnp.sqrt(jnp.asarray(d, k.dtype)), v, o, i_pre, log_f
 

@@ -10,13 +10,9 @@ import numpy as np
 from flax import nnx
 
 
-def sample_text(model: nnx.Module, vocab, prompt: str, length: int, *, temperature: float = 1.0,
-                seed: int = 0) -> str:
-    """Continue `prompt` by `length` characters sampled at `temperature` (0: greedy).
-
-    The prompt is read once to build the LSTM state; each new character is fed back
-    with the carried state, so generation costs one step per character.
-    """
+def check_sample_args(prompt: str, length, temperature, seed) -> None:
+    """ValueError naming the first of `sample_text`'s arguments that is out of range (the
+    `generate` command runs it before it loads the model)."""
     if not prompt:
         raise ValueError("prompt must contain at least one character")
     if isinstance(temperature, bool) or not isinstance(temperature, (int, float, np.number)) \
@@ -26,6 +22,16 @@ def sample_text(model: nnx.Module, vocab, prompt: str, length: int, *, temperatu
         raise ValueError(f"length must be an int >= 0, got {length!r}")
     if isinstance(seed, bool) or not isinstance(seed, (int, np.integer)) or not 0 <= seed < 2**63:
         raise ValueError(f"seed must be an int in [0, 2**63 - 1], got {seed!r}")
+
+
+def sample_text(model: nnx.Module, vocab, prompt: str, length: int, *, temperature: float = 1.0,
+                seed: int = 0) -> str:
+    """Continue `prompt` by `length` characters sampled at `temperature` (0: greedy).
+
+    The prompt is read once to build the LSTM state; each new character is fed back
+    with the carried state, so generation costs one step per character.
+    """
+    check_sample_args(prompt, length, temperature, seed)
     graphdef, state = nnx.split(model)
 
     @jax.jit

@@ -40,11 +40,13 @@ def np_slstm(w_x, r, b, xs, num_heads, forget_gate="sigmoid", h0=None, c0=None, 
     return np.array(hs), (h, c, n)
 
 
-def np_mlstm(w_x, b, xs, num_heads, forget_gate="sigmoid", lengths=None):
+def np_mlstm(w_x, b, w_gates, b_gates, xs, num_heads, forget_gate="sigmoid", lengths=None):
     """Unstabilised mLSTM (eps = 0) over xs (T, X), head by head, in the paper's convention
-    C = f C + i v kᵀ, h̃ = C q / max(|nᵀq|, 1). Blocks q, k, v, o (H), ĩ, f̃ (K).
-    Returns hs (T, H) and per-head final (C (K, d, d) as [value, key], n (K, d))."""
+    C = f C + i v kᵀ, h̃ = C q / max(|nᵀq|, 1). Blocks q, k, v, o (H) of w_x, b; ĩ, f̃ (K)
+    of w_gates, b_gates. Returns hs (T, H) and per-head final (C (K, d, d) as [value, key],
+    n (K, d))."""
     K = num_heads
+    w_x, b = np.concatenate([w_x, w_gates], axis=1), np.concatenate([b, b_gates])
     H = (b.shape[0] - 2 * K) // 4
     d = H // K
     T = xs.shape[0]

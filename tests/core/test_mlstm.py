@@ -20,8 +20,9 @@ MODES = ("recurrent", "parallel", "chunkwise")
 def _setup(X, H, heads, forget="sigmoid", T=7, seed=0, chunk=3, eps=1e-6):
     spec = J.MLSTMSpec(num_heads=heads, forget_gate=forget, chunk_size=chunk, eps=eps)
     params = J.init_mlstm(jax.random.key(seed), X, H, spec, dtype=jnp.float64)
-    params = params._replace(b=params.b + 0.5 * jax.random.normal(jax.random.key(seed + 2),
-                                                                  params.b.shape, jnp.float64))
+    noise = lambda k, a: a + 0.5 * jax.random.normal(jax.random.key(seed + k), a.shape,  # noqa: E731
+                                                     jnp.float64)
+    params = params._replace(b=noise(2, params.b), b_gates=noise(3, params.b_gates))
     xs = jax.random.normal(jax.random.key(seed + 1), (T, X), jnp.float64)
     return spec, params, xs
 
@@ -44,7 +45,8 @@ def test_matches_unstabilised_numpy(mode, forget, heads):
 def _xlstm_inputs(params, xs, heads):
     """q, k (unscaled), v, o, ĩ, f̃ per head from the documented layout, NumPy float64."""
     torch = pytest.importorskip("torch")
-    w_x, b = (np.asarray(a, np.float64) for a in params)
+    w_x, b, w_gates, b_gates = (np.asarray(a, np.float64) for a in params)
+    w_x, b = np.concatenate([w_x, w_gates], axis=1), np.concatenate([b, b_gates])
     K = heads
     H = (b.shape[0] - 2 * K) // 4
     d = H // K

@@ -186,6 +186,53 @@ def test_another_familys_spec_or_params_or_a_list_is_one_clear_error(row):
         run(params, xs, lengths=[N])
 
 
+def _error_of(call):
+    with pytest.raises((TypeError, ValueError)) as info:
+        call()
+    return type(info.value), str(info.value)
+
+
+LSTM_P = J.init_lstm(jax.random.key(0), X, H)
+BAD_LSTM_CALLS = [  # (name, params, xs, kwargs): calls lstm refuses (GRU params: explain
+    # explains the GRU's call, tests/core/test_explain.py)
+    ("mlstm spec", LSTM_P, np.ones((T, X), np.float32), {"spec": J.MLSTMSpec()}),
+    ("wrong X", LSTM_P, np.ones((T, X + 1), np.float32), {}),
+    ("integer xs", LSTM_P, np.ones((T, X), np.int32), {}),
+    ("lengths > T", LSTM_P, np.ones((T, X), np.float32), {"lengths": T + 1}),
+    ("lengths < 0", LSTM_P, np.ones((T, X), np.float32), {"lengths": np.int32(-3)}),
+    ("float lengths", LSTM_P, np.ones((T, X), np.float32), {"lengths": np.float32(2)}),
+    ("list lengths", LSTM_P, np.ones((T, X), np.float32), {"lengths": [2]}),
+    ("bad remat", LSTM_P, np.ones((T, X), np.float32), {"remat": -1}),
+]
+
+
+# finding 15: explain raises what lstm raises (the reference: lstm's own error)
+@pytest.mark.parametrize("params,xs,kw", [c[1:] for c in BAD_LSTM_CALLS],
+                         ids=[c[0] for c in BAD_LSTM_CALLS])
+def test_explain_of_a_call_lstm_refuses_raises_the_same_error(params, xs, kw):
+    want = _error_of(lambda: J.lstm(params, xs, **kw))
+    assert _error_of(lambda: J.explain(params, xs, **kw)) == want
+
+
+def test_explain_of_a_list_names_both_layouts_it_takes():
+    with pytest.raises(TypeError, match=r"xs must be a JAX or NumPy array of shape \(T, X\) or "
+                                        r"\(B, T, X\), got list; convert it with jnp.asarray"):
+        J.explain(LSTM_P, np.ones((T, X)).tolist())
+
+
+@pytest.mark.parametrize("lengths", [np.array([2, T + 1], np.int32), np.array([-1, 2], np.int32),
+                                     np.array([1, 2, 3], np.int32)], ids=["above", "below", "shape"])
+def test_explain_of_a_batch_checks_lengths_as_vmap_of_lstm(lengths):
+    xs = np.ones((2, T, X), np.float32)
+    message = _error_of(lambda: J.explain(LSTM_P, xs, lengths=lengths))[1]
+    if lengths.shape == (2,):  # vmap checks each example: the same range error
+        assert _error_of(lambda: jax.vmap(lambda x, n: J.lstm(LSTM_P, x, lengths=n))(
+            xs, lengths)) == (ValueError, message)
+    else:
+        assert message == "lengths must have shape (2,) (one per sequence), got shape (3,)"
+    assert J.explain(LSTM_P, xs, lengths=np.array([2, T], np.int32)).lengths is not None
+
+
 # finding 4: parameters made for one spec, used with another
 MISMATCHES = [
     ("slstm heads", J.slstm, J.init_slstm(jax.random.key(0), X, 8, J.SLSTMSpec(num_heads=2)),
@@ -194,11 +241,26 @@ MISMATCHES = [
      J.SLSTMSpec(num_heads=3), r"hidden_size=8 must be a positive multiple of "
                                r"SLSTMSpec.num_heads=3"),
     ("mlstm heads", J.mlstm, J.init_mlstm(jax.random.key(0), X, 16, J.MLSTMSpec(num_heads=16)),
-     J.MLSTMSpec(num_heads=15), r"params.b must have shape \(4H \+ 2K,\) with "
-                                r"K=MLSTMSpec.num_heads=15, got \(96,\)"),
-    ("mlstm heads not dividing", J.mlstm, J.init_mlstm(jax.random.key(0), X, 8,
-                                                       J.MLSTMSpec(num_heads=2)),
-     J.MLSTMSpec(num_heads=4), r"hidden_size=7 must be a positive multiple of "
+     J.MLSTMSpec(num_heads=15), r"params.w_gates must have shape \(X, 2K\) with "
+                                r"K=MLSTMSpec.num_heads=15, got \(3, 32\); were the parameters "
+                                r"made for num_heads=16\?"),
+    # H=16, K=1 and H=15, K=3 had the same fused width 4H + 2K = 66: read as H=15 before
+    ("mlstm heads, same fused width", J.mlstm,
+     J.init_mlstm(jax.random.key(0), X, 16, J.MLSTMSpec(num_heads=1)), J.MLSTMSpec(num_heads=3),
+     r"params.w_gates must have shape \(X, 2K\) with K=MLSTMSpec.num_heads=3, got \(3, 2\)"),
+    ("mlstm heads, same fused width, step",
+     lambda p, xs, spec: J.mlstm_step(p, J.MLSTMState(jnp.zeros((3, 5, 5)), jnp.zeros((3, 5)),
+                                                      jnp.zeros(3)), xs[0], spec),
+     J.init_mlstm(jax.random.key(0), X, 16, J.MLSTMSpec(num_heads=1)), J.MLSTMSpec(num_heads=3),
+     r"params.w_gates must have shape \(X, 2K\) with K=MLSTMSpec.num_heads=3, got \(3, 2\)"),
+    ("paralstm heads", J.paralstm, J.init_paralstm(jax.random.key(0), 4, 8,
+                                                   J.ParaLSTMSpec(num_heads=2)),
+     J.ParaLSTMSpec(num_heads=4), r"params.w_x must have shape \(num_heads=4, X/K, 3H/K\), "
+                                  r"got \(2, 2, 12\)"),
+    ("mlstm heads not dividing", J.mlstm, J.init_mlstm(jax.random.key(0), X, 6,
+                                                       J.MLSTMSpec(num_heads=2))._replace(
+        w_gates=jnp.zeros((X, 8)), b_gates=jnp.zeros(8)),
+     J.MLSTMSpec(num_heads=4), r"hidden_size=6 must be a positive multiple of "
                                r"MLSTMSpec.num_heads=4"),
     ("gru recurrent width", J.gru, J.GRUParams(*J.init_gru(jax.random.key(0), X, H)[:1],
                                                jnp.zeros((H, 2 * H)),

@@ -266,6 +266,13 @@ def test_a_huge_seed_is_one_line(tiny_lm, capsys, tmp_path):
     assert not (tmp_path / "runs" / "tiny").exists()
 
 
+@pytest.mark.parametrize("option,value", [("--seed", str(2**70)), ("--seed", "-1"),
+                                          ("--temperature", "nan"), ("--length", "-5")])
+def test_generate_checks_its_arguments_before_it_reads_the_run(tmp_path, capsys, option, value):
+    # tmp_path is no run folder: the argument is refused before the run is looked at
+    assert main(["generate", str(tmp_path), "--prompt", "a", option, value]) == 2
+    _one_line(capsys, option.lstrip("-") + " must be")
+
 # -- 17. fit_model's functions and callbacks ---------------------------------------------------------
 
 @pytest.mark.parametrize("loss,callbacks,exc,message", [
