@@ -150,7 +150,7 @@ def run_iters(quick):
 # ---- 2. DEER / quasi-DEER and the benchmark -------------------------------------------------
 
 def bench_rows(cells, lengths, hiddens, *, train_step=True, repeats=3):
-    rows = []
+    """Yields one row per (cell, H, T), so a table prints as it goes."""
     for cell in cells:
         init, layer, sequential = CELLS[cell]
         for hidden in hiddens:
@@ -172,8 +172,7 @@ def bench_rows(cells, lengths, hiddens, *, train_step=True, repeats=3):
                     iters = f"{int(info.iterations)}" + ("" if bool(info.converged) else " (fell back)")
                     row += [iters, f"{1e3 * t_f:.2f}", f"{base['f'] / t_f:.2f}",
                             f"{1e3 * t_g:.2f}", f"{base['g'] / t_g:.2f}"]
-                rows.append(row)
-    return rows
+                yield row
 
 
 BENCH_HEADER = ["cell", "T", "H", "scan fwd ms", "scan train ms",
