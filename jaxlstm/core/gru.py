@@ -78,15 +78,20 @@ def gru(
     mode: str = "scan",
     max_iters: Optional[int] = None,
     tol: Optional[float] = None,
+    damping: float = 0.0,
+    fallback: bool = True,
+    return_info: bool = False,
 ):
     """Run a GRU over xs (T, X); returns (h_final (H,), hs (T, H)). See `lstm`.
 
     `spec` (GRUSpec(), which has no options) is accepted for the cell-family interface;
-    `mode` "scan", "newton" or "quasi_newton" (see `scan_vector_state`)."""
+    `mode` "scan", "newton" or "quasi_newton", and `damping`, `fallback`, `return_info`
+    (see `scan_vector_state`)."""
     return scan_vector_state(GRU_FAMILY, params, xs, h0, spec=spec, lengths=lengths,
                              reverse=reverse, unroll=unroll, remat=remat,
                              compute_dtype=compute_dtype, mode=mode, max_iters=max_iters,
-                             tol=tol)
+                             tol=tol, damping=damping, fallback=fallback,
+                             return_info=return_info)
 
 
 @register_spec

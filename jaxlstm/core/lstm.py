@@ -52,6 +52,9 @@ def lstm(
     mode: str = "scan",
     max_iters: Optional[int] = None,
     tol: Optional[float] = None,
+    damping: float = 0.0,
+    fallback: bool = True,
+    return_info: bool = False,
 ):
     """Run an LSTM layer over one sequence.
 
@@ -73,17 +76,24 @@ def lstm(
         `cell_step`. Both support every transformation.
       mode: "scan" (the above), or "newton"/"quasi_newton": a parallel Newton solve with
         at most `max_iters` iterations to `tol` (`jaxlstm.core.lstm_parallel`).
+      damping, fallback: the parallel solver's (`jaxlstm.core.parallel.parallel_scan_cell`).
+      return_info: also return the parallel solve's `SolveInfo` (iterations, residual,
+        converged, fell_back); needs a parallel mode.
 
     Returns:
-      `(final_state, hs)` with hs: (T, R) (zeros at padded steps).
+      `(final_state, hs)` with hs: (T, R) (zeros at padded steps), and a `SolveInfo`
+      with `return_info`.
     """
     check_mode(mode, LSTM_MODES)
+    if return_info and mode not in LSTM_MODES[1:]:
+        raise ValueError(f"return_info needs mode in {list(LSTM_MODES[1:])}, got mode={mode!r}")
     if mode != "scan":
         if backend is not None:
             raise ValueError(f"backend must be None in mode={mode!r} (a parallel solve), "
                              f"got backend={backend!r}")
         return lstm_parallel(params, xs, state0, spec=spec, mode=mode, lengths=lengths,
                              reverse=reverse, max_iters=max_iters, tol=tol,
+                             damping=damping, fallback=fallback, return_info=return_info,
                              return_gates=return_gates, compute_dtype=compute_dtype)
     if backend not in BACKEND_CHOICES:
         raise ValueError(f"backend must be one of {list(BACKEND_CHOICES)}, got {backend!r}")

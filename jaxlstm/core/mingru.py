@@ -128,6 +128,9 @@ def mingru(
     remat: int | bool = False,
     max_iters: Optional[int] = None,
     tol: Optional[float] = None,
+    damping: float = 0.0,
+    fallback: bool = True,
+    return_info: bool = False,
 ):
     """Run a minGRU layer over xs (T, X); arguments and result as `minlstm`."""
     check_mode(mode, MODES)
@@ -135,6 +138,8 @@ def mingru(
                                             lengths=lengths, state_name="h0")
     if mode == "auto":
         mode = default_mode(xs.shape[0])
+    if return_info and mode not in PARALLEL_MODES:
+        raise ValueError(f"return_info needs mode in {list(PARALLEL_MODES)}, got mode={mode!r}")
     if mode == "sequential":
         step = lambda p, s, x: mingru_step(p, s, x, spec)  # noqa: E731
         return scan_cell(step, params, xs, h0, lengths=lengths, reverse=reverse,
@@ -143,7 +148,8 @@ def mingru(
         step = lambda p, s, x: mingru_step(p, s, x, spec)  # noqa: E731
         jac = lambda p, s, x: mingru_jacobian(p, s, x, spec)  # noqa: E731
         return run_layer(step, params, xs, h0, mode=mode, jacobian=jac, lengths=lengths,
-                         reverse=reverse, max_iters=max_iters, tol=tol)
+                         reverse=reverse, max_iters=max_iters, tol=tol, damping=damping,
+                         fallback=fallback, return_info=return_info)
     log_keep, log_z, h_pre = _log_coefficients(params, xs)
     return log_linear_scan(log_keep, log_z + log_g(h_pre), h0, lengths=lengths, reverse=reverse)
 

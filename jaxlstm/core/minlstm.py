@@ -131,6 +131,9 @@ def minlstm(
     remat: int | bool = False,
     max_iters: Optional[int] = None,
     tol: Optional[float] = None,
+    damping: float = 0.0,
+    fallback: bool = True,
+    return_info: bool = False,
 ):
     """Run a minLSTM layer over xs (T, X).
 
@@ -140,7 +143,8 @@ def minlstm(
       mode: "sequential" (`lax.scan`), "parallel" (`lax.associative_scan` in log space)
         or "auto" (`default_mode(T)`); both give the same result. "newton" /
         "quasi_newton" run the generic parallel Newton solver (`jaxlstm.core.parallel`,
-        `max_iters`, `tol`) with the diagonal Jacobian f'_t: the recurrence is linear, so
+        `max_iters`, `tol`, `damping`, `fallback`, `return_info` for a `SolveInfo`) with the
+        diagonal Jacobian f'_t: the recurrence is linear, so
         one iteration solves it; they exist to check the solver, "parallel" is the fast form.
       unroll, remat: for the sequential form (see `scan_cell`).
 
@@ -152,6 +156,8 @@ def minlstm(
                                             lengths=lengths, state_name="h0")
     if mode == "auto":
         mode = default_mode(xs.shape[0])
+    if return_info and mode not in PARALLEL_MODES:
+        raise ValueError(f"return_info needs mode in {list(PARALLEL_MODES)}, got mode={mode!r}")
     if mode == "sequential":
         step = lambda p, s, x: minlstm_step(p, s, x, spec)  # noqa: E731
         return scan_cell(step, params, xs, h0, lengths=lengths, reverse=reverse,
@@ -160,7 +166,8 @@ def minlstm(
         step = lambda p, s, x: minlstm_step(p, s, x, spec)  # noqa: E731
         jac = lambda p, s, x: minlstm_jacobian(p, s, x, spec)  # noqa: E731
         return run_layer(step, params, xs, h0, mode=mode, jacobian=jac, lengths=lengths,
-                         reverse=reverse, max_iters=max_iters, tol=tol)
+                         reverse=reverse, max_iters=max_iters, tol=tol, damping=damping,
+                         fallback=fallback, return_info=return_info)
     log_f, log_i, h_pre = _log_coefficients(params, xs)
     return log_linear_scan(log_f, log_i + log_g(h_pre), h0, lengths=lengths, reverse=reverse)
 

@@ -61,15 +61,18 @@ def rnn_step(params: RNNParams, h: jax.Array, x: jax.Array, *,
 
 def scan_vector_state(family: CellFamily, params, xs, h0=None, *, spec=None,
                       compute_dtype=None, lengths=None, mode="scan", max_iters=None,
-                      tol=None, **kwargs):
+                      tol=None, damping=0.0, fallback=True, return_info=False, **kwargs):
     """Run a cell whose state is one vector h (H,) — the RNN and the GRU — over xs (T, X).
 
     `family.cell_step(params, h, x) -> (h, h)`; `params.w_x` is (X, ·) and `params.w_h` is
     (H, ·). kwargs go to `scan_cell` (reverse, unroll, remat); `compute_dtype` to the step.
     `mode` "newton"/"quasi_newton" solves in parallel instead (`parallel_scan_cell` with
-    dense `jax.jacfwd` Jacobians, `max_iters`, `tol`; unroll and remat do not apply).
+    dense `jax.jacfwd` Jacobians, `max_iters`, `tol`, `damping`, `fallback`; unroll and
+    remat do not apply); `return_info` (parallel modes only) also returns its `SolveInfo`.
     """
     check_mode(mode, VECTOR_STATE_MODES)
+    if return_info and mode == "scan":
+        raise ValueError(f"return_info needs mode in {list(PARALLEL_MODES)}, got mode={mode!r}")
     spec = family.spec_type() if spec is None else spec
     params, xs, h0, lengths = prepare_layer(family, params, xs, h0, spec=spec, lengths=lengths,
                                             state_name="h0")
@@ -77,6 +80,7 @@ def scan_vector_state(family: CellFamily, params, xs, h0=None, *, spec=None,
     step = functools.partial(family.cell_step, compute_dtype=compute_dtype)
     if mode != "scan":
         return parallel_scan_cell(step, params, xs, h0, mode=mode, max_iters=max_iters, tol=tol,
+                                  damping=damping, fallback=fallback, return_info=return_info,
                                   lengths=lengths, reverse=kwargs.get("reverse", False))
     return scan_cell(step, params, xs, h0, lengths=lengths, **kwargs)
 
@@ -106,15 +110,20 @@ def rnn(
     mode: str = "scan",
     max_iters: Optional[int] = None,
     tol: Optional[float] = None,
+    damping: float = 0.0,
+    fallback: bool = True,
+    return_info: bool = False,
 ):
     """Run an Elman RNN over xs (T, X); returns (h_final (H,), hs (T, H)). See `lstm`.
 
     `spec` (RNNSpec(), which has no options) is accepted for the cell-family interface;
-    `mode` "scan", "newton" or "quasi_newton" (see `scan_vector_state`)."""
+    `mode` "scan", "newton" or "quasi_newton", and `damping`, `fallback`, `return_info`
+    (see `scan_vector_state`)."""
     return scan_vector_state(RNN_FAMILY, params, xs, h0, spec=spec, lengths=lengths,
                              reverse=reverse, unroll=unroll, remat=remat,
                              compute_dtype=compute_dtype, mode=mode, max_iters=max_iters,
-                             tol=tol)
+                             tol=tol, damping=damping, fallback=fallback,
+                             return_info=return_info)
 
 
 @dataclasses.dataclass(frozen=True)

@@ -183,6 +183,9 @@ def slstm(
     remat: int | bool = False,
     max_iters: Optional[int] = None,
     tol: Optional[float] = None,
+    damping: float = 0.0,
+    fallback: bool = True,
+    return_info: bool = False,
 ):
     """Run an sLSTM layer over one sequence xs (T, X).
 
@@ -192,7 +195,8 @@ def slstm(
       reverse: run backwards over the valid prefix. mode: "recurrent" or "auto" (the same:
         h_{t-1} enters the gates, so there is no linear-scan form), or "newton" /
         "quasi_newton": a parallel Newton solve with dense `jax.jacfwd` Jacobians over the
-        state (h, c, n, m), `max_iters` and `tol` (`jaxlstm.core.parallel`).
+        state (h, c, n, m), `max_iters`, `tol`, `damping`, `fallback` and `return_info`
+        (also return the solve's `SolveInfo`; `jaxlstm.core.parallel`).
         unroll, remat: see `scan_cell`.
 
     Returns:
@@ -203,7 +207,8 @@ def slstm(
                                                 lengths=lengths)
     step = lambda p, s, x: slstm_step(p, s, x, spec)  # noqa: E731
     return run_layer(step, params, xs, state0, mode=mode, lengths=lengths, reverse=reverse,
-                     unroll=unroll, remat=remat, max_iters=max_iters, tol=tol)
+                     unroll=unroll, remat=remat, max_iters=max_iters, tol=tol,
+                     damping=damping, fallback=fallback, return_info=return_info)
 
 
 def _output_size(params: SLSTMParams, spec: SLSTMSpec) -> int:
