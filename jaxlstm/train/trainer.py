@@ -28,7 +28,7 @@ import optax
 from flax import nnx
 
 from jaxlstm.train import mesh as meshlib
-from jaxlstm.train.average import mean_over_batches, values_of
+from jaxlstm.train.average import Average, mean_over_batches, values_of
 from jaxlstm.train.feed import Feed
 
 
@@ -55,7 +55,7 @@ def _split_loss_output(out, stateful: bool):
         return out[0], out[1], None
     if isinstance(out, dict):
         raise TypeError("loss: must return a scalar loss or (loss, metrics), got a dict")
-    if isinstance(out, (tuple, list)):
+    if isinstance(out, (tuple, list)) and not isinstance(out, Average):
         raise TypeError(f"loss: must return a scalar loss or (loss, metrics dict), got a "
                         f"{type(out).__name__} of {len(out)}"
                         + (" (a third value, the carry, needs initial_carry)" if len(out) == 3 else ""))
@@ -65,7 +65,7 @@ def _split_loss_output(out, stateful: bool):
 def _check_scalars(loss, metrics: dict) -> None:
     """TypeError naming the loss or metric that is not a scalar (traced shapes are known)."""
     for name, value in [("the loss", loss), *((f"metric {k!r}", v) for k, v in metrics.items())]:
-        shape = np.shape(value)
+        shape = np.shape(value.total if isinstance(value, Average) else value)
         if shape != ():
             raise TypeError(f"loss: {name} must be a scalar (reduce it, e.g. with .mean(), or "
                             f"return an Average), got shape {shape}")

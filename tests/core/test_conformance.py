@@ -8,9 +8,11 @@ A *case* is a layer call over one sequence, `run(params, x (T, X), length) -> fl
   bidirectional stacks, float64) against the reference scan (`backend="reference"`),
   whose values are checked against the NumPy oracle `tests/core/reference.py`;
 - every other path (the reference scan itself, projections, peepholes, the GRU, RNN,
-  sLSTM, mLSTM, minLSTM, minGRU in each mode) against finite differences
+  sLSTM, mLSTM, minLSTM, minGRU, ParaLSTM, ParaGRU in each mode) against finite differences
   (`jax.test_util.check_grads`, forward and reverse mode, second order, float64) and,
-  for the modern cells' parallel forms, against their recurrent form.
+  for the modern cells' parallel forms, against their recurrent form. (The parallel Newton
+  solves, `mode="newton"`/`"quasi_newton"`, are not in the matrix yet: first order, forward
+  and reverse, is tested in tests/core/test_parallel*.py; second order fails.)
 
 A new cell family joins by adding a case here: it must pass every transformation.
 

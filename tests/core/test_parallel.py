@@ -12,6 +12,8 @@ from jax.test_util import check_grads
 
 import jaxlstm as J
 
+pytestmark = pytest.mark.slow  # minutes on 2 cores: the slow tier (.ci/run)
+
 X, H, T = 3, 4, 10
 # name -> (init, layer, its sequential mode)
 FAMILIES = {
@@ -125,7 +127,7 @@ def test_bad_modes_are_named_errors():
     with pytest.raises(ValueError, match=r"mode must be one of \['scan', 'newton', "
                                          r"'quasi_newton'\], got 'parallel'"):
         J.gru(p, xs, mode="parallel")
-    with pytest.raises(ValueError, match="mode must be one of.*got mode='jacobi'"):
+    with pytest.raises(ValueError, match="mode must be one of.*got 'jacobi'"):
         J.lstm(J.init_lstm(jax.random.key(0), X, H), xs, mode="jacobi")
     with pytest.raises(ValueError, match="mode must be one of.*got 'parallel'"):
         J.slstm(J.init_slstm(jax.random.key(0), X, H), xs, mode="parallel")

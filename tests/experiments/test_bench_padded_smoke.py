@@ -4,6 +4,9 @@ import re
 import subprocess
 import sys
 from pathlib import Path
+import pytest
+
+pytestmark = pytest.mark.slow  # minutes on 2 cores: the slow tier (.ci/run)
 
 BENCH = Path(__file__).resolve().parents[2] / "experiments" / "bench_padded.py"
 

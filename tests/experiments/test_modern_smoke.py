@@ -7,6 +7,8 @@ from pathlib import Path
 
 import pytest
 
+pytestmark = pytest.mark.slow  # minutes on 2 cores: the slow tier (.ci/run)
+
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 
 

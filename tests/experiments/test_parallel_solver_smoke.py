@@ -6,6 +6,10 @@ import re
 import sys
 from pathlib import Path
 
+import pytest
+
+pytestmark = pytest.mark.slow  # minutes on 2 cores: .ci/run's slow tier
+
 
 EXPERIMENTS = Path(__file__).resolve().parents[2] / "experiments"
 

@@ -74,7 +74,8 @@ def np_mlstm_block(block, x, heads):
     p = block.cell.params
     branch, z = np.split(linear(layer_norm(x, block.norm), block.proj_in), 2, axis=-1)
     c = swish(causal_depthwise_conv(branch, block.conv))
-    hs, _ = np_mlstm(np.asarray(p.w_x, np.float64), np.asarray(p.b, np.float64), c, heads)
+    hs, _ = np_mlstm(*(np.asarray(a, np.float64) for a in (p.w_x, p.b, p.w_gates, p.b_gates)),
+                     c, heads)
     h = (head_norm(hs, block.head_norm, heads) + a(block.skip) * c) * swish(z)
     return x + linear(h, block.proj_out)
 

@@ -47,6 +47,7 @@ def _wait_for_checkpoint(run_dir: Path, proc, at_least: int, timeout=120.0):
     raise TimeoutError("no checkpoint appeared")
 
 
+@pytest.mark.slow
 def test_sigkill_at_random_points_then_resume_matches_uninterrupted(tiny_lm, tmp_path):
     overrides = ["train.steps=40", "train.checkpoint_every=2", "train.eval_every=20"]
     subprocess.run(_cmd(tiny_lm, *overrides, "name=clean"), check=True, capture_output=True)

@@ -26,6 +26,9 @@ import numpy as np
 
 from jaxlstm.train import fit, load_config, load_run
 from jaxlstm.train.metrics import read_metrics
+import pytest
+
+pytestmark = pytest.mark.slow  # minutes on 2 cores: the slow tier (.ci/run)
 
 EXE = str(Path(sys.executable).parent / "jaxlstm")
 HEARTBEAT_S = 5

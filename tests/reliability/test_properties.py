@@ -9,6 +9,9 @@ from hypothesis import strategies as st
 
 import jaxlstm as J
 from tests.core.reference import as_numpy, np_lstm
+import pytest
+
+pytestmark = pytest.mark.slow  # minutes on 2 cores: the slow tier (.ci/run)
 
 ACTS = list(J.ACTIVATIONS)
 

@@ -109,6 +109,7 @@ def test_a_run_folder_deleted_while_jaxlstm_train_runs_exits_2(tiny_lm, tmp_path
 
 # -- 7. out of memory at the start -----------------------------------------------------------
 
+@pytest.mark.slow
 def test_out_of_memory_is_one_line_and_leaves_no_folder(tiny_lm, tmp_path, capsys):
     run = tmp_path / "runs" / "tiny"
     assert main(["train", str(tiny_lm), "--quiet", "train.batch_size=2000000000"]) == 2

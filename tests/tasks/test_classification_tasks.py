@@ -128,6 +128,7 @@ def _assert_run_folder(run: Path, plots=("learning_curves.png",)):
     return summary
 
 
+@pytest.mark.slow
 def test_imdb_config_learns_the_toy_corpus(toy_imdb, tmp_path):
     """End to end on a generated aclImdb folder: well above the 0.5 majority baseline."""
     cfg = load_config(CONFIGS / "imdb.yaml", [

@@ -207,6 +207,7 @@ def test_benchmark_split_is_the_files_and_held_out_batches_group_by_padded_width
     assert [list(b["lengths"]) for b in task._valid] == [[8, 39], [99]]
 
 
+@pytest.mark.slow
 def test_benchmark_metric_pools_frames_over_all_test_pieces_like_one_piece_at_a_time(tmp_path):
     """valid/test_nll over the width-grouped batches equals the Bernoulli NLL of the model run on
     each test piece alone (no padding), summed over keys and frames and divided by all frames."""

@@ -166,6 +166,7 @@ def test_conll_config_names_the_missing_file(tmp_path):
 # ------------------------------------------------------------------ end to end
 
 
+@pytest.mark.slow
 def test_tagging_config_smoke_and_inspect(tmp_path):
     from jaxlstm.train.inspect import inspect_run
 
@@ -236,6 +237,7 @@ def test_conllu_file_pos_tagging(tmp_path):
     assert batch["tokens"].shape == batch["tags"].shape == (4, 4)
 
 
+@pytest.mark.slow
 def test_held_out_loss_is_pooled_over_tokens_not_batches(tmp_path):
     """Batches of 5, 5 and 2 sentences hold different numbers of tokens: the held-out loss is
     -sum log p(y|x) over every sentence / every token, computed here sentence by sentence."""

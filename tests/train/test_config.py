@@ -22,7 +22,7 @@ def test_resolved_config_reproduces_itself(tiny_lm, tmp_path):
     ("model.hidden_sise=3", r"config key model.hidden_sise .*Key 'hidden_sise' not in 'ModelConfig'"),
     ("model.hidden_size=abc", r"config key model.hidden_size .*Value 'abc' (of type 'str' )?could not be converted to Integer"),
     ("model.variant=lstm2", r"config key model.variant: must be one of \['vanilla', .*'shared_preact'\], got 'lstm2'"),
-    ("model.cell=tcn", r"config key model.cell: must be one of \['lstm', 'gru', 'rnn', 'slstm', 'mlstm', 'minlstm', 'mingru', 'xlstm'\], got 'tcn'"),
+    ("model.cell=tcn", r"config key model.cell: must be one of \['lstm', 'gru', 'rnn', 'slstm', 'mlstm', 'minlstm', 'mingru', 'paralstm', 'paragru', 'xlstm'\], got 'tcn'"),
     ("model.dropout=1.5", r"config key model.dropout: must lie in \[0, 1\), got 1.5"),
     ("optim.name=lion", r"config key optim.name: must be one of \['adam', 'adamw', 'sgd', 'rmsprop'\], got 'lion'"),
     ("train.steps=0", r"config key train.steps: must be > 0, got 0"),

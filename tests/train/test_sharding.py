@@ -18,6 +18,8 @@ import pytest
 from jaxlstm.train import ConfigError, TaskTrainer, load_config
 from jaxlstm.train.mesh import make_mesh, parse_mesh
 
+pytestmark = pytest.mark.slow  # minutes on 2 cores: the slow tier (.ci/run)
+
 SCRIPT = textwrap.dedent(r"""
     import json, sys, time
     t0 = time.perf_counter()

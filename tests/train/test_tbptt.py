@@ -111,6 +111,7 @@ def test_state_is_reset_at_a_document_boundary(stream_config):
     assert np.abs(np.array(leaked) - expected).max() > 1e-3
 
 
+@pytest.mark.slow
 def test_tbptt_run_resumes_bit_identical_with_its_carried_state(stream_config):
     full = load_config(stream_config, ["name=full"])
     summary = fit(full, quiet=True)

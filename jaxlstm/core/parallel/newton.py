@@ -21,10 +21,12 @@ arithmetic; near the solution it converges quadratically.
 
 Convergence is max_t ‖r_t‖_∞ <= tol. A solve that has not converged after `max_iters`
 (or whose residual is not finite) is replaced, inside the same jitted call, by the
-sequential scan (`fallback=True`). Gradients come from the implicit function theorem
-(`jax.custom_vjp`): the adjoint λ_t = ḡ_t + J_{t+1}ᵀ λ_{t+1} is one reverse linear scan with
-the exact transposed Jacobians at the solution, then one batched VJP of the step gives the
-parameter, input and h_0 cotangents; the Newton iterations are never differentiated.
+sequential scan (`fallback=True`). Derivatives come from the implicit function theorem
+(`jax.custom_jvp`): the tangent ż_t = J_t ż_{t-1} + (the step's tangent in θ, x_t) is one
+linear scan with the exact Jacobians at the solution, so forward mode (`jvp`, `jacfwd`,
+Hessians) works, and reverse mode is its transpose, the adjoint
+λ_t = ḡ_t + J_{t+1}ᵀ λ_{t+1}: one reverse linear scan. The Newton iterations are never
+differentiated.
 """
 
 from __future__ import annotations
@@ -138,35 +140,43 @@ def _newton(problem: _Problem, params, xs, valid, z0):
     return zs, SolveInfo(iterations, res, converged, fell_back)
 
 
-@functools.partial(jax.custom_vjp, nondiff_argnums=(0,))
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
 def _solve_states(problem: _Problem, params, xs, valid, z0):
     return _newton(problem, params, xs, valid, z0)
 
 
-def _solve_states_fwd(problem, params, xs, valid, z0):
+@_solve_states.defjvp
+def _solve_states_jvp(problem, primals, tangents):
+    """The tangent of the solution by the implicit function theorem: differentiating
+    z_t = f(z_{t-1}, x_t; θ) at the solution gives ż_t = J_t ż_{t-1} + ∂f/∂θ θ̇ + ∂f/∂x ẋ_t
+    (ż_0 the initial state's tangent), one linear recurrence with the exact Jacobians at
+    the solution, solved by the associative scan. It is linear in the tangents, so reverse
+    mode is its transpose: the adjoint λ_t = ḡ_t + J_{t+1}ᵀ λ_{t+1}, one reverse linear scan.
+    The Newton iterations are never differentiated."""
+    params, xs, valid, z0 = primals
+    params_dot, xs_dot, _, z0_dot = tangents
     zs, info = _newton(problem, params, xs, valid, z0)
-    return (zs, info), (params, xs, valid, z0, zs)
-
-
-def _solve_states_bwd(problem, residuals, cotangents):
-    params, xs, valid, z0, zs = residuals
-    zs_bar = cotangents[0]
     num_steps, size = zs.shape
     prev = jnp.concatenate([z0[None], zs[:-1]])
     jacs = jax.vmap(problem.exact_jacobian, (None, 0, 0, 0))(params, prev, xs, valid)
     blocks, units = jacs.shape[-3], jacs.shape[-1]
-    # λ_t = ḡ_t + J_{t+1}ᵀ λ_{t+1}: the transposed Jacobians shifted by one step.
-    gains = jnp.concatenate([jac_ops.transpose(jacs[1:]), jnp.zeros_like(jacs[:1])])
-    adjoints = solve_affine(gains, zs_bar.reshape(num_steps, blocks, units), reverse=True)
-    _, step_vjp = jax.vjp(
+    # The forcing: the step's tangent with the previous state fixed, except at t = 1,
+    # where the previous state is z_0 and its tangent enters as J_1 ż_0.
+    prev_dot = jnp.concatenate([z0_dot[None], jnp.zeros_like(zs[:-1])])
+    _, forcing = jax.jvp(
         lambda p, z, x: jax.vmap(problem.flat_step, (None, 0, 0, 0))(p, z, x, valid),
-        params, prev, xs)
-    params_bar, prev_bar, xs_bar = step_vjp(adjoints.reshape(num_steps, size))
-    valid_bar = np.zeros(valid.shape, jax.dtypes.float0)
-    return params_bar, xs_bar, valid_bar, prev_bar[0]
+        (params, prev, xs), (params_dot, prev_dot, xs_dot))
+    # solve_affine starts from δ_0 = 0, so ż_1 = r_1 = J_1 ż_0 + (the rest), as wanted.
+    zs_dot = solve_affine(jacs, forcing.reshape(num_steps, blocks, units)).reshape(
+        num_steps, size)
+    info_dot = jax.tree.map(_zero_tangent, info)
+    return (zs, info), (zs_dot, info_dot)
 
 
-_solve_states.defvjp(_solve_states_fwd, _solve_states_bwd)
+def _zero_tangent(a):
+    if jnp.issubdtype(a.dtype, jnp.inexact):
+        return jnp.zeros_like(a)
+    return np.zeros(a.shape, jax.dtypes.float0)
 
 
 def parallel_scan_cell(

@@ -1,0 +1,37 @@
+"""Forward mode through the parallel Newton solves (the implicit-function-theorem tangent,
+`jaxlstm/core/parallel/newton.py`) against the sequential scan's, and reverse mode as its
+transpose, float64, with lengths."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import jaxlstm as J
+
+CELLS = {"gru": (J.init_gru, J.gru), "lstm": (J.init_lstm, J.lstm),
+         "paralstm": (J.init_paralstm, J.paralstm)}
+
+
+@pytest.mark.parametrize("name, mode", [("gru", "newton"), ("gru", "quasi_newton"),
+                                        ("lstm", "newton"), ("paralstm", "newton")])
+def test_jvp_and_grad_equal_the_sequential_scan(name, mode):
+    init, layer = CELLS[name]
+    with jax.enable_x64(True):
+        params = jax.tree.map(lambda a: a.astype(jnp.float64), init(jax.random.key(0), 3, 4))
+        xs = jax.random.normal(jax.random.key(1), (6, 3), jnp.float64)
+
+        def outputs(m):
+            return lambda p, x: jax.tree.leaves(layer(p, x, mode=m, lengths=4))
+
+        tangents = (jax.tree.map(jnp.ones_like, params), jnp.cos(xs))
+        got = jax.jvp(outputs(mode), (params, xs), tangents)[1]
+        want = jax.jvp(outputs("scan"), (params, xs), tangents)[1]
+        for a, b in zip(got, want):
+            np.testing.assert_allclose(a, b, atol=1e-9)
+
+        def loss(m):
+            return lambda p: sum(jnp.sum(jnp.sin(t)) for t in outputs(m)(p, xs))
+
+        jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-9),
+                     jax.grad(loss(mode))(params), jax.grad(loss("scan"))(params))
