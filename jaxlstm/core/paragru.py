@@ -154,7 +154,7 @@ def paragru(
     params, xs, h0, lengths = prepare_layer(PARAGRU, params, xs, h0, spec=spec, lengths=lengths,
                                             state_name="h0")
     us = input_preactivations(params, xs)
-    return run_layer(recurrent_step, params, us, h0, mode="scan" if mode == "auto" else mode,
+    return run_layer(recurrent_step, params, us, h0, mode=PARAGRU.form(mode, xs.shape[0]),
                      jacobian=recurrent_jacobian, lengths=lengths, reverse=reverse,
                      unroll=unroll, remat=remat, max_iters=max_iters, tol=tol, damping=damping,
                      fallback=fallback, return_info=return_info)

@@ -228,7 +228,7 @@ def paralstm(
     params, xs, state0, lengths = prepare_layer(PARALSTM, params, xs, state0, spec=spec,
                                                 lengths=lengths)
     us = input_preactivations(params, xs)
-    return run_layer(recurrent_step, params, us, state0, mode="scan" if mode == "auto" else mode,
+    return run_layer(recurrent_step, params, us, state0, mode=PARALSTM.form(mode, xs.shape[0]),
                      jacobian=recurrent_jacobian, lengths=lengths, reverse=reverse,
                      unroll=unroll, remat=remat, max_iters=max_iters, tol=tol, damping=damping,
                      fallback=fallback, return_info=return_info)
