@@ -136,8 +136,7 @@ def mingru(
     check_mode(mode, MODES)
     params, xs, h0, lengths = prepare_layer(MINGRU, params, xs, h0, spec=spec,
                                             lengths=lengths, state_name="h0")
-    if mode == "auto":
-        mode = default_mode(xs.shape[0])
+    mode = MINGRU.form(mode, xs.shape[0])  # "auto": default_mode
     if return_info and mode not in PARALLEL_MODES:
         raise ValueError(f"return_info needs mode in {list(PARALLEL_MODES)}, got mode={mode!r}")
     if mode == "sequential":

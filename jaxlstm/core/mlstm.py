@@ -280,8 +280,7 @@ def mlstm(
     elif not isinstance(chunk_size, int) or chunk_size < 1:
         raise ValueError(f"chunk_size must be a positive int, got {chunk_size!r}")
     num_steps = xs.shape[0]
-    if mode == "auto":
-        mode = default_mode(num_steps)
+    mode = MLSTM.form(mode, num_steps)  # "auto": default_mode
     if mode == "recurrent":
         step = lambda p, s, x: mlstm_step(p, s, x, spec)  # noqa: E731
         return scan_cell(step, params, xs, state0, lengths=lengths, reverse=reverse,
