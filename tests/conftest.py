@@ -28,6 +28,33 @@ import jaxlstm  # noqa: E402,F401
 from tests.ci_requirements import missing_in_ci  # noqa: E402
 
 
+# Every compiled XLA executable holds a few memory mappings (its JIT code) until JAX's caches
+# drop it; a worker that compiles thousands (the conformance matrix) reaches the kernel's
+# vm.max_map_count (65530 here) and dies inside XLA: a segfault while compiling or reading
+# the compilation cache. Clearing the caches when the count gets high frees them.
+MAX_MAPS_BEFORE_CLEARING = 20_000
+
+
+def _memory_maps() -> int:
+    try:
+        with open("/proc/self/maps", "rb") as maps:
+            return sum(1 for _ in maps)
+    except OSError:  # not Linux
+        return 0
+
+
+@pytest.fixture(autouse=True)
+def _bounded_memory_maps():
+    yield
+    if _memory_maps() > MAX_MAPS_BEFORE_CLEARING:
+        import gc
+
+        import jax
+
+        jax.clear_caches()
+        gc.collect()
+
+
 def pytest_sessionstart(session):
     """With CI=true, a package the suite needs that does not import is an error, not a skip."""
     missing = missing_in_ci(os.environ)
