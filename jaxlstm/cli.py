@@ -175,7 +175,7 @@ def _config(args) -> int:
             print(f"{name:16s} {doc}")
         print("\n`jaxlstm config TASK` prints a task's keys with their types and defaults.")
         return 0
-    print(config_schema(args.task), end="")
+    print(config_schema(args.task, args.cell), end="")
     return 0
 
 
@@ -264,6 +264,9 @@ def build_parser() -> argparse.ArgumentParser:
                                    "as YAML; without TASK, list the tasks.")
     p.add_argument("task", nargs="?", default=None, metavar="TASK",
                    help="a task name (char_lm, adding, ...); omit to list them")
+    p.add_argument("--cell", default="lstm", metavar="CELL",
+                   help="the model.cell whose own keys are set (default: lstm); every other "
+                        "cell's keys are listed as comments")
     p.set_defaults(func=_config)
     return parser
 

@@ -9,7 +9,8 @@ from jaxlstm.core.cell import GateTrace, cell_step
 from jaxlstm.core.backends.onednn import kernel_status
 from jaxlstm.core.dispatch import BACKENDS, Choice
 from jaxlstm.core.explain import explain
-from jaxlstm.core.family import FAMILIES, CellFamily, family_of, get_family, register_family
+from jaxlstm.core.family import (FAMILIES, CellFamily, family_of, family_of_params, get_family,
+                                 register_family)
 from jaxlstm.core.gates import (
     block_preactivation,
     candidate,
@@ -52,7 +53,7 @@ from jaxlstm.core.stack import bidirectional, init_lstm_stack, lstm_stack, stack
 
 __all__ = [
     "ACTIVATIONS", "BACKENDS", "bidirectional", "block_preactivation", "candidate",
-    "cell_step", "CellFamily", "CellSpec", "check_finite", "Choice", "explain", "FAMILIES",
+    "cell_step", "CellFamily", "CellSpec", "check_finite", "Choice", "explain", "FAMILIES", "family_of_params",
     "family_of", "forget_gate", "GateTrace", "get_family", "gru", "gru_step", "GRUParams",
     "hidden_size_of", "init_gru", "init_lstm", "init_lstm_stack", "init_mingru",
     "init_minlstm", "init_mlstm", "init_rnn", "init_slstm", "input_gate", "kernel_status",

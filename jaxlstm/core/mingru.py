@@ -22,7 +22,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxlstm.core.family import CellFamily, register_family, register_spec
-from jaxlstm.core.logscan import g, log_g, log_linear_scan
+from jaxlstm.core.logscan import g, linear_scan_default_mode, log_g, log_linear_scan
 from jaxlstm.core.parallel import PARALLEL_MODES, run_layer
 from jaxlstm.core.scan import prepare_layer, scan_cell
 from jaxlstm.core.validation import (check_float, check_last_dim, check_leaf_rank, check_mode,
@@ -107,14 +107,6 @@ def mingru_jacobian(params: MinGRUParams, h: jax.Array, x: jax.Array,
     return jnp.exp(_log_coefficients(params, x)[0])[None, None]
 
 
-def default_mode(num_steps: int) -> str:
-    """The form `mode="auto"` runs for T steps: "sequential" on CPU, where it was the faster
-    training step at every T measured (T = 128, 512, 2048: minLSTM 2.4, 14, 74 ms vs
-    6.8, 76, 366; minGRU 1.5, 10, 65 vs 4.8, 29, 250; docs/modern_cells.md),
-    "parallel" on accelerators (not measured here)."""
-    return "sequential" if jax.default_backend() == "cpu" else "parallel"
-
-
 def mingru(
     params: MinGRUParams,
     xs: jax.Array,
@@ -162,4 +154,4 @@ MINGRU = register_family(CellFamily(
     zero_state=zero_state, param_count=mingru_param_count, layer=mingru,
     output_size=_output_size, params_type=MinGRUParams, param_shapes=param_shapes,
     jacobian=mingru_jacobian, modes=MODES,
-    default_mode=default_mode))
+    default_mode=linear_scan_default_mode))

@@ -24,7 +24,7 @@ import jax
 import jax.numpy as jnp
 
 from jaxlstm.core.family import CellFamily, register_family, register_spec
-from jaxlstm.core.logscan import g, log_g, log_linear_scan
+from jaxlstm.core.logscan import g, linear_scan_default_mode, log_g, log_linear_scan
 from jaxlstm.core.parallel import PARALLEL_MODES, run_layer
 from jaxlstm.core.scan import prepare_layer, scan_cell
 from jaxlstm.core.validation import (check_float, check_last_dim, check_leaf_rank, check_mode,
@@ -110,14 +110,6 @@ def minlstm_jacobian(params: MinLSTMParams, h: jax.Array, x: jax.Array,
     return jnp.exp(_log_coefficients(params, x)[0])[None, None]
 
 
-def default_mode(num_steps: int) -> str:
-    """The form `mode="auto"` runs for T steps: "sequential" on CPU, where it was the faster
-    training step at every T measured (T = 128, 512, 2048: minLSTM 2.4, 14, 74 ms vs
-    6.8, 76, 366; minGRU 1.5, 10, 65 vs 4.8, 29, 250; docs/modern_cells.md),
-    "parallel" on accelerators (not measured here)."""
-    return "sequential" if jax.default_backend() == "cpu" else "parallel"
-
-
 def minlstm(
     params: MinLSTMParams,
     xs: jax.Array,
@@ -180,4 +172,4 @@ MINLSTM = register_family(CellFamily(
     zero_state=zero_state, param_count=minlstm_param_count, layer=minlstm,
     output_size=_output_size, params_type=MinLSTMParams, param_shapes=param_shapes,
     jacobian=minlstm_jacobian, modes=MODES,
-    default_mode=default_mode))
+    default_mode=linear_scan_default_mode))

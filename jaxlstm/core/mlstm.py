@@ -46,7 +46,7 @@ from jax import lax
 
 from jaxlstm.core.family import CellFamily, register_family, register_spec
 from jaxlstm.core.scan import prepare_layer, reverse_valid_prefix, scan_cell
-from jaxlstm.core.validation import (check_divides, check_float, check_last_dim,
+from jaxlstm.core.validation import (check_divides, check_heads, check_float, check_last_dim,
                                     check_leaf_rank, check_mode, check_spec_field)
 
 FORGET_GATES = ("sigmoid", "exp")
@@ -99,12 +99,6 @@ class MLSTMState(NamedTuple):
     m: jax.Array
 
 
-def _check_heads(spec: MLSTMSpec, hidden_size: int) -> None:
-    if hidden_size % spec.num_heads:
-        raise ValueError(f"hidden_size must be divisible by MLSTMSpec.num_heads="
-                         f"{spec.num_heads}, got hidden_size={hidden_size}")
-
-
 def _hidden_size(params: MLSTMParams, spec: MLSTMSpec) -> int:
     return params.b.shape[0] // 4
 
@@ -113,7 +107,7 @@ def init_mlstm(key, input_size: int, hidden_size: int, spec: MLSTMSpec = MLSTMSp
                dtype=jnp.float32) -> MLSTMParams:
     """Glorot-uniform w_x; b zero except the forget gates: linspace(3, 6) over the heads for
     a sigmoid forget gate (f close to 1, as the xlstm package), 0 for an exponential one."""
-    _check_heads(spec, hidden_size)
+    check_heads(spec, hidden_size)
     heads = spec.num_heads
     forget = (jnp.linspace(3.0, 6.0, heads, dtype=dtype) if spec.forget_gate == "sigmoid"
               else jnp.zeros((heads,), dtype))
@@ -129,7 +123,7 @@ def init_mlstm(key, input_size: int, hidden_size: int, spec: MLSTMSpec = MLSTMSp
 
 def mlstm_param_count(spec: MLSTMSpec, input_size: int, hidden_size: int) -> int:
     """(X + 1)·(4H + 2K): q, k, v, o projections and the two scalar gates per head."""
-    _check_heads(spec, hidden_size)
+    check_heads(spec, hidden_size)
     return (input_size + 1) * (4 * hidden_size + 2 * spec.num_heads)
 
 

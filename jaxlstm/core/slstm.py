@@ -37,7 +37,7 @@ import jax.numpy as jnp
 from jaxlstm.core.family import CellFamily, register_family, register_spec
 from jaxlstm.core.parallel import PARALLEL_MODES, run_layer
 from jaxlstm.core.scan import prepare_layer
-from jaxlstm.core.validation import (check_divides, check_float, check_last_dim,
+from jaxlstm.core.validation import (check_divides, check_heads, check_float, check_last_dim,
                                     check_leaf_rank, check_mode, check_same_batch,
                                     check_spec_field)
 
@@ -83,12 +83,6 @@ class SLSTMState(NamedTuple):
     m: jax.Array
 
 
-def _check_heads(spec: SLSTMSpec, hidden_size: int) -> None:
-    if hidden_size % spec.num_heads:
-        raise ValueError(f"hidden_size must be divisible by SLSTMSpec.num_heads="
-                         f"{spec.num_heads}, got hidden_size={hidden_size}")
-
-
 def init_slstm(key, input_size: int, hidden_size: int, spec: SLSTMSpec = SLSTMSpec(), *,
                dtype=jnp.float32) -> SLSTMParams:
     """Glorot-uniform w_x; r ~ N(0, 1/d); b zero but the forget block.
@@ -97,7 +91,7 @@ def init_slstm(key, input_size: int, hidden_size: int, spec: SLSTMSpec = SLSTMSp
     gate (the xlstm package's "small_init": long memories at the start of training) and
     is 0 for an exponential one (f = 1).
     """
-    _check_heads(spec, hidden_size)
+    check_heads(spec, hidden_size)
     k_x, k_r = jax.random.split(key)
     heads, d = spec.num_heads, hidden_size // spec.num_heads
     forget = (jnp.linspace(3.0, 6.0, hidden_size, dtype=dtype) if spec.forget_gate == "sigmoid"
@@ -112,7 +106,7 @@ def init_slstm(key, input_size: int, hidden_size: int, spec: SLSTMSpec = SLSTMSp
 
 def slstm_param_count(spec: SLSTMSpec, input_size: int, hidden_size: int) -> int:
     """4H·(X + d + 1) with d = H / num_heads: w_x, the K blocks of r (K·d·4d = 4H·d), b."""
-    _check_heads(spec, hidden_size)
+    check_heads(spec, hidden_size)
     return 4 * hidden_size * (input_size + hidden_size // spec.num_heads + 1)
 
 

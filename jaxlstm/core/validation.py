@@ -263,3 +263,10 @@ def check_mode(mode: str, modes: tuple) -> None:
     """`mode` must be one of `modes`."""
     if mode not in modes:
         raise ValueError(f"mode must be one of {list(modes)}, got {mode!r}")
+
+
+def check_heads(spec, hidden_size: int) -> None:
+    """`spec.num_heads` must divide `hidden_size` (sLSTM, mLSTM): ValueError naming both."""
+    if hidden_size % spec.num_heads:
+        raise ValueError(f"hidden_size must be divisible by {type(spec).__name__}.num_heads="
+                         f"{spec.num_heads}, got hidden_size={hidden_size}")

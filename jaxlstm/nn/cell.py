@@ -1,6 +1,8 @@
 """NNX cells: a core parameter tuple held as `nnx.Param`s, stepping with the core function.
 
-Each field of the core's NamedTuple (`LSTMParams`, `GRUParams`, `RNNParams`) is one
+`LSTMCell` is the LSTM's (with projections and the fused step); `FamilyCell` holds any
+registered cell family's parameters and steps with its `step` (`GRUCell`, `RNNCell` are
+it with the family fixed). Each field of the core's parameter NamedTuple is one
 `nnx.Param` attribute of the same name (None stays None), so `cell.params` and
 `Cell.from_params` convert without any copying logic. No gate math lives here.
 
@@ -18,10 +20,8 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from jaxlstm.core import (
-    CellSpec, GRUParams, LSTMParams, LSTMState, RNNParams, cell_step, gru_step, init_gru,
-    hidden_size_of, init_lstm, init_rnn, rnn_step, zero_state,
-)
+from jaxlstm.core import CellSpec, LSTMParams, LSTMState, cell_step, hidden_size_of, init_lstm, zero_state
+from jaxlstm.core.family import family_of_params, get_family
 
 
 class ParamTupleCell(nnx.RNNCellBase):
@@ -93,43 +93,67 @@ class LSTMCell(ParamTupleCell):
         return cell_step(self.params, state, x, self.spec)
 
 
-class _SimpleCell(ParamTupleCell):
-    """Shared constructor of the single-state baselines (state: h (B, H))."""
+class FamilyCell(ParamTupleCell):
+    """One layer of any registered cell family (`jaxlstm.core.family.FAMILIES`): the
+    family's parameters as `nnx.Param`s; `cell(state, x)` is the family's step on (B, X).
 
-    init_fn = None
-    step_fn = None
+    Args:
+      family: a registered family's name ("gru", "mlstm", ...). in_features: X.
+      hidden_size: H. spec: the family's spec (its default when None).
+      dtype: the parameter dtype. rngs: `nnx.Rngs` with a `params` stream.
+    """
 
-    def __init__(self, in_features: int, hidden_size: int, *, dtype=jnp.float32, rngs: nnx.Rngs):
-        self._store(type(self).init_fn(rngs.params(), in_features, hidden_size, dtype=dtype))
+    family_name: Optional[str] = None  # set by the subclasses that fix the family
+
+    def __init__(self, family: str, in_features: int, hidden_size: int, *, spec=None,
+                 dtype=jnp.float32, rngs: nnx.Rngs):
+        cell = get_family(family)
+        self.family = family
+        self.spec = cell.spec_type() if spec is None else spec
+        if not isinstance(self.spec, cell.spec_type):
+            raise TypeError(f"spec must be a {cell.spec_type.__name__} for family={family!r}, "
+                            f"got {type(self.spec).__name__}")
+        params = cell.init(rngs.params(), in_features, hidden_size, self.spec, dtype=dtype)
+        self.params_type = type(params)
+        self._store(params)
 
     @classmethod
-    def from_params(cls, params):
-        """A cell holding `params` (the arrays themselves)."""
-        cell = cls(params.w_x.shape[0], params.w_h.shape[0], dtype=params.w_x.dtype, rngs=nnx.Rngs(0))
+    def from_params(cls, params, spec=None) -> "FamilyCell":
+        """A cell holding `params` (the arrays themselves); the family is read off their type."""
+        family = family_of_params(params)
+        spec = family.spec_type() if spec is None else spec
+        sizes = (family.input_size(params), family.output_size(params, spec))
+        dtype = jax.tree.leaves(params)[0].dtype
+        if cls.family_name is None:
+            cell = cls(family.name, *sizes, spec=spec, dtype=dtype, rngs=nnx.Rngs(0))
+        else:
+            cell = cls(*sizes, dtype=dtype, rngs=nnx.Rngs(0))
         cell._store(params)
         return cell
 
-    def initial_state(self, batch_size: Optional[int | tuple] = None) -> jax.Array:
-        """Zero h with leading shape `batch_size` (an int, a tuple, or None: ())."""
+    def initial_state(self, batch_size: Optional[int | tuple] = None):
+        """The family's zero state with leading shape `batch_size` (an int, a tuple, or None: ())."""
         batch = () if batch_size is None else tuple(np.atleast_1d(batch_size).tolist())
-        return jnp.zeros((*batch, self.w_h.shape[0]), self.w_x.dtype)
+        return get_family(self.family).zero_state(self.params, self.spec, batch)
 
-    def __call__(self, h: jax.Array, x: jax.Array):
-        """(h (B, H), x (B, X)) -> (new h, new h): the core's step."""
-        return type(self).step_fn(self.params, h, x)
-
-
-class GRUCell(_SimpleCell):
-    """One GRU layer (`core.gru_step`)."""
-
-    params_type = GRUParams
-    init_fn = staticmethod(init_gru)
-    step_fn = staticmethod(gru_step)
+    def __call__(self, state, x: jax.Array):
+        """(state, x (B, X)) -> (new_state, h (B, H)): the family's step function."""
+        return get_family(self.family).step(self.params, state, x, self.spec)
 
 
-class RNNCell(_SimpleCell):
-    """One Elman RNN layer (`core.rnn_step`)."""
+class GRUCell(FamilyCell):
+    """One GRU layer (`core.gru_step`); state h (B, H)."""
 
-    params_type = RNNParams
-    init_fn = staticmethod(init_rnn)
-    step_fn = staticmethod(rnn_step)
+    family_name = "gru"
+
+    def __init__(self, in_features: int, hidden_size: int, *, dtype=jnp.float32, rngs: nnx.Rngs):
+        super().__init__("gru", in_features, hidden_size, dtype=dtype, rngs=rngs)
+
+
+class RNNCell(FamilyCell):
+    """One Elman RNN layer (`core.rnn_step`); state h (B, H)."""
+
+    family_name = "rnn"
+
+    def __init__(self, in_features: int, hidden_size: int, *, dtype=jnp.float32, rngs: nnx.Rngs):
+        super().__init__("rnn", in_features, hidden_size, dtype=dtype, rngs=rngs)

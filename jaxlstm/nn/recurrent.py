@@ -1,8 +1,9 @@
 """Batch-major recurrent layers: stacked, bidirectional, with lengths and dropout.
 
-`LSTM`, `GRU` and `RNN` hold one cell module per layer and direction and run
-`core.stack` with a batch-major layer function (`core.lstm_batch`, or the
-core's `gru`/`rnn` under `core.vmap_layer`). Inputs are (B, T, X); outputs are
+`LSTM` and `FamilyRNN` (every other cell family; `GRU`, `RNN` and the modern cells'
+`ModernRNN` are it with the family named) hold one cell module per layer and direction and
+run `core.stack` with a batch-major layer function (`core.lstm_batch`, or the family's
+layer function under `core.vmap_layer`). Inputs are (B, T, X); outputs are
 (B, T, D·R) with D = 2 when bidirectional (forward features first).
 
 `remat` (0/False, True, or k: checkpoint every k steps) and `compute_dtype` (mixed
@@ -23,6 +24,7 @@ with a DeprecationWarning, until 0.3.
 from __future__ import annotations
 
 import functools
+import inspect
 import warnings
 from typing import Optional
 
@@ -31,12 +33,12 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from jaxlstm.core import (CellSpec, gru, hidden_size_of, lstm, lstm_batch, rnn, stack,
-                          vmap_layer, zero_state)
+from jaxlstm.core import CellSpec, hidden_size_of, lstm, lstm_batch, stack, vmap_layer, zero_state
 from jaxlstm.core.cell import check_compute_dtype
 from jaxlstm.core.scan import check_remat
 from jaxlstm.core.validation import check_float, check_lengths, check_rank
-from jaxlstm.nn.cell import GRUCell, LSTMCell, RNNCell
+from jaxlstm.core.family import get_family
+from jaxlstm.nn.cell import FamilyCell, GRUCell, LSTMCell, RNNCell
 
 
 UNSET = object()  # `key` not passed (None there means "evaluation" in the deprecated API)
@@ -300,49 +302,94 @@ class LSTM(Recurrent):
         return traces
 
 
-def _simple_stack(cell_type, in_features, hidden_size, num_layers, bidirectional, dtype, rngs):
-    if not isinstance(num_layers, int) or num_layers < 1:
-        raise ValueError(f"num_layers must be a positive int, got {num_layers!r}")
-    out = hidden_size * (2 if bidirectional else 1)
-    make = lambda k: cell_type(in_features if k == 0 else out, hidden_size, dtype=dtype, rngs=rngs)
-    forward = [make(k) for k in range(num_layers)]
-    backward = [make(k) for k in range(num_layers)] if bidirectional else None
-    return forward, backward
+class FamilyRNN(Recurrent):
+    """Stacked (bi)directional encoder of any registered cell family over (B, T, X) ->
+    (B, T, D·H): one `FamilyCell` per layer and direction, run by the family's layer
+    function under `core.vmap_layer`.
 
+    Args:
+      family: a registered family's name. in_features: X. hidden_size: H.
+      spec: the family's spec (its default when None). num_layers, bidirectional, dropout
+        (between layers), unroll, remat, dtype, compute_dtype: as `LSTM`.
+      mode: the layer's form: "auto" (the family's default) or one of the family's `modes`
+        (e.g. "chunkwise" for mLSTM, "parallel" for minLSTM, "newton" for the GRU).
+    """
 
-class GRU(Recurrent):
-    """Stacked (bi)directional GRU baseline; same arguments as `LSTM` less spec/proj_size."""
-
-    def __init__(self, in_features: int, hidden_size: int, *, num_layers: int = 1,
-                 bidirectional: bool = False, dropout: float = 0.0, unroll: int = 1,
-                 remat: int | bool = False, dtype=jnp.float32, compute_dtype=None,
-                 rngs: nnx.Rngs):
-        fw, bw = _simple_stack(GRUCell, in_features, hidden_size, num_layers, bidirectional, dtype, rngs)
-        super().__init__(fw, bw, dropout=dropout, unroll=unroll, remat=remat,
+    def __init__(self, family: str, in_features: int, hidden_size: int, *, spec=None,
+                 num_layers: int = 1, bidirectional: bool = False, dropout: float = 0.0,
+                 mode: str = "auto", unroll: int = 1, remat: int | bool = False,
+                 dtype=jnp.float32, compute_dtype=None, rngs: nnx.Rngs):
+        cell_family = get_family(family)
+        if mode not in family_modes(cell_family):
+            raise ValueError(f"mode must be one of {list(family_modes(cell_family))} for "
+                             f"{family}, got {mode!r}")
+        if compute_dtype is not None and \
+                "compute_dtype" not in inspect.signature(cell_family.layer).parameters:
+            raise ValueError(f"compute_dtype is not supported by the {family} layers "
+                             f"(they compute in the parameter dtype), got {compute_dtype!r}")
+        if not isinstance(num_layers, int) or num_layers < 1:
+            raise ValueError(f"num_layers must be a positive int, got {num_layers!r}")
+        out = hidden_size * (2 if bidirectional else 1)
+        forward = [self._make_cell(family, in_features if k == 0 else out, hidden_size, spec,
+                                   dtype, rngs) for k in range(num_layers)]
+        backward = [self._make_cell(family, in_features if k == 0 else out, hidden_size, spec,
+                                    dtype, rngs) for k in range(num_layers)] if bidirectional else None
+        self.mode = mode
+        self.input_size = in_features  # w_x's first axis is not X for every family (ParaLSTM's heads)
+        super().__init__(forward, backward, dropout=dropout, unroll=unroll, remat=remat,
                          compute_dtype=compute_dtype, rngs=rngs)
+
+    @staticmethod
+    def _make_cell(family, in_features, hidden_size, spec, dtype, rngs):
+        return FamilyCell(family, in_features, hidden_size, spec=spec, dtype=dtype, rngs=rngs)
+
+    @property
+    def family(self) -> str:
+        return self.forward_cells[0].family
+
+    @property
+    def spec(self):
+        return self.forward_cells[0].spec
+
+    @property
+    def in_features(self) -> int:
+        return self.input_size
 
     @property
     def out_features(self) -> int:
-        return self.forward_cells[-1].w_h.shape[0] * (2 if self.bidirectional else 1)
+        cell = self.forward_cells[-1]
+        size = get_family(cell.family).output_size(cell.params, cell.spec)
+        return size * (2 if self.bidirectional else 1)
 
     def layer_fn(self, cell):
-        return vmap_layer(gru)
+        family = get_family(cell.family)
+        mode = {} if self.mode == "auto" and "auto" not in family.modes else {"mode": self.mode}
+        return vmap_layer(functools.partial(family.layer, spec=cell.spec, **mode))
 
 
-class RNN(Recurrent):
-    """Stacked (bi)directional Elman RNN baseline; same arguments as `GRU`."""
+def family_modes(family) -> tuple:
+    """The `mode` values a `FamilyRNN` of `family` takes: "auto" (the family's default) first,
+    then the family's own modes."""
+    return ("auto",) + tuple(m for m in family.modes if m != "auto")
 
-    def __init__(self, in_features: int, hidden_size: int, *, num_layers: int = 1,
-                 bidirectional: bool = False, dropout: float = 0.0, unroll: int = 1,
-                 remat: int | bool = False, dtype=jnp.float32, compute_dtype=None,
-                 rngs: nnx.Rngs):
-        fw, bw = _simple_stack(RNNCell, in_features, hidden_size, num_layers, bidirectional, dtype, rngs)
-        super().__init__(fw, bw, dropout=dropout, unroll=unroll, remat=remat,
-                         compute_dtype=compute_dtype, rngs=rngs)
 
-    @property
-    def out_features(self) -> int:
-        return self.forward_cells[-1].w_h.shape[0] * (2 if self.bidirectional else 1)
+class GRU(FamilyRNN):
+    """Stacked (bi)directional GRU baseline: `FamilyRNN("gru", ...)`."""
 
-    def layer_fn(self, cell):
-        return vmap_layer(rnn)
+    def __init__(self, in_features: int, hidden_size: int, **kwargs):
+        super().__init__("gru", in_features, hidden_size, **kwargs)
+
+    @staticmethod
+    def _make_cell(family, in_features, hidden_size, spec, dtype, rngs):
+        return GRUCell(in_features, hidden_size, dtype=dtype, rngs=rngs)
+
+
+class RNN(FamilyRNN):
+    """Stacked (bi)directional Elman RNN baseline: `FamilyRNN("rnn", ...)`."""
+
+    def __init__(self, in_features: int, hidden_size: int, **kwargs):
+        super().__init__("rnn", in_features, hidden_size, **kwargs)
+
+    @staticmethod
+    def _make_cell(family, in_features, hidden_size, spec, dtype, rngs):
+        return RNNCell(in_features, hidden_size, dtype=dtype, rngs=rngs)

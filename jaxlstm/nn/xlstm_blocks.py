@@ -29,6 +29,7 @@ steps emit zeros at the end). Tested against a NumPy forward pass of these equat
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import re
 import warnings
@@ -41,7 +42,7 @@ from flax import nnx
 from jaxlstm.core import vmap_layer
 from jaxlstm.core.mlstm import MLSTMSpec, mlstm
 from jaxlstm.core.slstm import SLSTMSpec, slstm
-from jaxlstm.nn.modern import ModernCell
+from jaxlstm.nn.cell import FamilyCell
 from jaxlstm.nn.recurrent import (UNSET, _dropout_stream, check_batched_inputs, check_dropout,
                                   resolve_dropout_args)
 
@@ -53,6 +54,29 @@ def parse_ratio(ratio: str) -> tuple[int, int]:
         raise ValueError(f"ratio must be 'm:s' with non-negative ints, not both 0 (mLSTM:sLSTM "
                          f"blocks, e.g. '7:1'), got {ratio!r}")
     return int(match[1]), int(match[2])
+
+
+@dataclasses.dataclass(frozen=True)
+class XLSTMSpec:
+    """The options of an `XLSTM` block stack as an encoder (`make_encoder("xlstm", ...)`, a
+    config's `model: {cell: xlstm, ...}`).
+
+    Attributes:
+      num_heads: heads of every block's cell (divides the width).
+      ratio: "m:s", mLSTM:sLSTM blocks per group (e.g. "7:1").
+    """
+
+    num_heads: int = 4
+    ratio: str = "1:1"
+
+    def __post_init__(self):
+        if isinstance(self.num_heads, bool) or not isinstance(self.num_heads, int) \
+                or self.num_heads < 1:
+            raise ValueError(f"XLSTMSpec.num_heads must be a positive int, got {self.num_heads!r}")
+        try:
+            parse_ratio(self.ratio)
+        except ValueError as e:
+            raise ValueError(f"XLSTMSpec.{e}") from None
 
 
 def block_kinds(num_blocks: int, ratio: str) -> list[str]:
@@ -89,7 +113,7 @@ class SLSTMBlock(nnx.Module):
                  rngs: nnx.Rngs):
         self.spec = SLSTMSpec(num_heads=num_heads)
         self.norm = nnx.LayerNorm(dim, rngs=rngs)
-        self.cell = ModernCell("slstm", dim, dim, spec=self.spec, rngs=rngs)
+        self.cell = FamilyCell("slstm", dim, dim, spec=self.spec, rngs=rngs)
         self.head_norm = HeadNorm(dim, num_heads, rngs=rngs)
         self.ff_norm = nnx.LayerNorm(dim, rngs=rngs)
         inner = int(round(ff_factor * dim))
@@ -121,7 +145,7 @@ class MLSTMBlock(nnx.Module):
         self.proj_in = nnx.Linear(dim, 2 * inner, rngs=rngs)
         self.conv = nnx.Conv(inner, inner, kernel_size=(conv_size,), padding=[(conv_size - 1, 0)],
                              feature_group_count=inner, rngs=rngs)
-        self.cell = ModernCell("mlstm", inner, inner, spec=self.spec, rngs=rngs)
+        self.cell = FamilyCell("mlstm", inner, inner, spec=self.spec, rngs=rngs)
         self.head_norm = HeadNorm(inner, num_heads, rngs=rngs)
         self.skip = nnx.Param(jnp.ones((inner,)))
         self.proj_out = nnx.Linear(inner, dim, rngs=rngs)

@@ -9,6 +9,8 @@ dataclass (`Task.Data`). Unknown keys, wrong types and invalid values raise
 from __future__ import annotations
 
 import dataclasses
+import re
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Optional, Sequence
@@ -17,99 +19,117 @@ import yaml
 from omegaconf import OmegaConf
 from omegaconf.errors import OmegaConfBaseException
 
-from jaxlstm.core.spec import ACTIVATIONS, VARIANTS, CellSpec
+import jax
+from flax import nnx
+
 from jaxlstm.data.batches import ORDERS
-from jaxlstm.nn.encoder import CELLS
 from jaxlstm.train.config_checks import (ConfigError, check_choice, check_positive,  # noqa: F401
                                          check_seed, check_types)
 
 
 @dataclass
 class ModelConfig:
-    """The recurrent encoder; `cell` picks the LSTM or a baseline (gru, rnn)."""
+    """The recurrent encoder; `cell` picks the family, whose own options (its spec's fields,
+    e.g. variant, peepholes for the LSTM, num_heads, chunk_size for mLSTM) sit beside these
+    keys under `model:` (`jaxlstm config TASK` lists each cell's)."""
 
     cell: str = "lstm"
-    variant: str = "vanilla"
-    peepholes: bool = False
-    gate_activation: str = "sigmoid"
-    candidate_activation: str = "tanh"
-    cell_activation: str = "tanh"
-    forget_bias: float = 1.0
     hidden_size: int = 128
     num_layers: int = 1
     bidirectional: bool = False
     dropout: float = 0.0
-    proj_size: Optional[int] = None
+    proj_size: Optional[int] = None   # LSTM only: the LSTMP projection size
     embed_dim: int = 64
     unroll: int = 1
     remat: int | bool = False         # 0/False none, True every step, k > 1 every k steps (≈√T)
     compute_dtype: str = "float32"    # matmul dtype; params, optimizer, cell state stay float32
-    num_heads: int = 1                # slstm/mlstm/xlstm heads (divides hidden_size)
-    mode: str = "auto"                # modern cells' form: mlstm recurrent/parallel/chunkwise, min* sequential/parallel, para* scan/newton/quasi_newton
-    ratio: str = "1:1"                # xlstm: mLSTM:sLSTM blocks per group, e.g. "7:1"
+    mode: str = "auto"                # the layer's form, one of the cell's modes (e.g. mlstm chunkwise, mingru parallel, gru newton)
+    options: Any = None               # the cell's options: its spec, or a dict of its fields (in YAML: keys beside these)
 
     def __post_init__(self):
+        from jaxlstm.nn.encoder import cell_modes, cell_spec_type, cells
+
         check_types("model", self)
-        check_choice("model.cell", self.cell, CELLS)  # the cell families and the xLSTM block stack
-        check_positive("model.num_heads", self.num_heads)
-        self._check_modern()
+        check_choice("model.cell", self.cell, cells())
         check_choice("model.compute_dtype", self.compute_dtype, ("float32", "bfloat16", "float16"))
         check_positive("model.remat", self.remat, allow_zero=True)
-        check_choice("model.variant", self.variant, VARIANTS)
-        for name in ("gate_activation", "candidate_activation", "cell_activation"):
-            check_choice(f"model.{name}", getattr(self, name), list(ACTIVATIONS))
         for name in ("hidden_size", "num_layers", "embed_dim", "unroll", "proj_size"):
             check_positive(f"model.{name}", getattr(self, name))
         if not 0.0 <= self.dropout < 1.0:
             raise ConfigError(f"config key model.dropout: must lie in [0, 1), got {self.dropout}")
-        try:
-            self.spec
-        except ValueError as e:
-            raise ConfigError(f"config keys model.variant/model.peepholes: {e}") from None
-
-    def _check_modern(self) -> None:
-        """The modern cells' keys: mode per cell, heads dividing hidden_size, the ratio."""
-        modes = {"slstm": ("auto", "recurrent"), "mlstm": ("auto", "recurrent", "parallel", "chunkwise"),
-                 "minlstm": ("auto", "sequential", "parallel"), "mingru": ("auto", "sequential", "parallel"),
-                 "xlstm": ("auto", "recurrent", "parallel", "chunkwise"),
-                 "paralstm": ("auto", "scan", "newton", "quasi_newton"),
-                 "paragru": ("auto", "scan", "newton", "quasi_newton")}
-        if self.cell not in modes:
-            return
-        check_choice("model.mode", self.mode, modes[self.cell])
-        if self.cell in ("minlstm", "mingru", "paragru") and self.num_heads != 1:
-            raise ConfigError(f"config key model.num_heads: cell={self.cell!r} has no heads, "
-                              f"must be 1, got {self.num_heads}")
-        if self.hidden_size % self.num_heads:
-            raise ConfigError(f"config key model.num_heads: must divide model.hidden_size="
-                              f"{self.hidden_size}, got {self.num_heads}")
-        if self.cell == "xlstm":
-            from jaxlstm.nn.xlstm_blocks import parse_ratio
-
-            try:
-                parse_ratio(self.ratio)
-            except ValueError as e:
-                raise ConfigError(f"config key model.ratio: {e}") from None
+        check_choice("model.mode", self.mode, cell_modes(self.cell))
+        if self.proj_size is not None and self.cell != "lstm":
+            raise ConfigError(f"config key model.proj_size: an LSTM option; cell={self.cell!r} "
+                              f"has none, got {self.proj_size}")
+        object.__setattr__(self, "_spec", build_spec(cell_spec_type(self.cell), self.options))
+        self._check_sizes()
 
     @property
-    def spec(self) -> CellSpec:
-        return CellSpec(self.variant, self.peepholes, self.gate_activation,
-                        self.candidate_activation, self.cell_activation, self.forget_bias)
+    def spec(self):
+        """The cell's spec (e.g. a `CellSpec` for cell="lstm"), built from `options`."""
+        return self._spec
+
+    def _check_sizes(self) -> None:
+        """The spec against the sizes (e.g. heads dividing hidden_size): the family's init
+        traced abstractly, its error given the config keys."""
+        from jaxlstm.nn.encoder import make_encoder
+
+        kwargs = {key: value for key, value in self.encoder_kwargs().items() if key != "cell"}
+        try:
+            jax.eval_shape(lambda: nnx.state(make_encoder(self.cell, 1, rngs=nnx.Rngs(0),
+                                                          **kwargs)))
+        except (ValueError, TypeError) as e:
+            named = [k for k in spec_keys(self.spec) if k in str(e)] or list(spec_keys(self.spec))
+            keys = "/".join(f"model.{k}" for k in named) or "model.cell"
+            raise ConfigError(f"config keys model.hidden_size/{keys}: {e}") from None
 
     def encoder_kwargs(self) -> dict:
         """Keyword arguments for `jaxlstm.nn.make_encoder` (and the task models)."""
         kw = dict(cell=self.cell, hidden_size=self.hidden_size, num_layers=self.num_layers,
                   bidirectional=self.bidirectional, dropout=self.dropout, unroll=self.unroll,
-                  remat=self.remat)
+                  remat=self.remat, spec=self.spec, mode=self.mode)
         if self.compute_dtype != "float32":
             kw.update(compute_dtype=self.compute_dtype)
-        if self.cell == "lstm":
-            kw.update(spec=self.spec, proj_size=self.proj_size)
-        if self.cell in ("slstm", "mlstm", "minlstm", "mingru", "xlstm", "paralstm", "paragru"):
-            kw.update(num_heads=self.num_heads, mode=self.mode)
-        if self.cell == "xlstm":
-            kw.update(ratio=self.ratio)
+        if self.proj_size is not None:
+            kw.update(proj_size=self.proj_size)
         return kw
+
+    def to_dict(self) -> dict:
+        """The `model:` section as written in a config: these keys and the spec's fields."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self) if f.name != "options"}
+        return {**out, **{key: getattr(self.spec, key) for key in spec_keys(self.spec)}}
+
+
+def spec_keys(spec) -> tuple[str, ...]:
+    """The field names of a spec dataclass (its config keys under `model:`)."""
+    return tuple(f.name for f in dataclasses.fields(spec))
+
+
+def build_spec(spec_type: type, value):
+    """`value` (None, a dict of `spec_type`'s fields, or a `spec_type`) as a `spec_type`;
+    an unknown field, a wrong type or an invalid value is a ConfigError naming the key."""
+    if isinstance(value, spec_type):
+        return value
+    if value is not None and not isinstance(value, dict):
+        raise ConfigError(f"config key model.options: must be a {spec_type.__name__} or a dict "
+                          f"of its fields, got {type(value).__name__}")
+    given = dict(value or {})
+    known = spec_keys(spec_type)
+    for key in given:
+        if key not in known:
+            raise ConfigError(f"config key model.{key}: not an option of this cell; its options "
+                              f"({spec_type.__name__}) are {list(known)}")
+    try:
+        return spec_type(**given)
+    except (TypeError, ValueError) as e:
+        message = str(e)
+        named = [key for key in known if f"{spec_type.__name__}.{key}" in message
+                 or (key in given and re.search(rf"\b{key}\b", message))]
+        for key in named:  # "MLSTMSpec.eps must be ..." -> "must be ..."
+            message = message.replace(f"{spec_type.__name__}.{key} ", "", 1)
+        message = message.replace(spec_type.__name__ + ".", "")
+        where = "/".join(f"model.{k}" for k in (named or list(given) or list(known)))
+        raise ConfigError(f"config key{'s' if len(named) > 1 else ''} {where}: {message}") from None
 
 
 @dataclass
@@ -203,7 +223,10 @@ class Config:
         return Path(self.out_dir) / self.name
 
     def to_dict(self) -> dict:
-        return dataclasses.asdict(self)
+        """The config as written in a YAML file (the cell's options flat under `model:`)."""
+        out = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)}
+        return {**{k: dataclasses.asdict(v) if dataclasses.is_dataclass(v) else v
+                   for k, v in out.items()}, "model": self.model.to_dict()}
 
     def to_yaml(self) -> str:
         return yaml.safe_dump(self.to_dict(), sort_keys=False)
@@ -240,6 +263,49 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 
 SECTION_NAMES = ("model", "optim", "train", "data")
+
+# The model keys of jaxlstm < 0.4, where every cell's options were keys of ModelConfig: a
+# saved config (or an old file) sets them for every cell. At these values a cell that lacks
+# them ignores them quietly; at any other it ignores them with a warning.
+LEGACY_MODEL_KEYS = {"variant": "vanilla", "peepholes": False, "gate_activation": "sigmoid",
+                     "candidate_activation": "tanh", "cell_activation": "tanh",
+                     "forget_bias": 1.0, "num_heads": 1, "ratio": "1:1"}
+
+
+def _gather_cell_options(user) -> None:
+    """Move the cell's own keys of `user.model` (its spec's fields) into `model.options`, so
+    the structured ModelConfig sees only its own keys; a key that is neither is a
+    ConfigError naming it and the cell's keys."""
+    from jaxlstm.nn.encoder import cell_spec_type, cells
+
+    model = user.get("model")
+    if model is None:
+        return
+    if "options" in model:
+        raise ConfigError("config key model.options: give the cell's options as keys of "
+                          "model: (e.g. model.num_heads=4), not as model.options")
+    cell = model.get("cell", "lstm")
+    check_choice("model.cell", cell, cells())
+    own = spec_keys(cell_spec_type(cell))
+    generic = [f.name for f in dataclasses.fields(ModelConfig) if f.name != "options"]
+    owners = {}  # option -> the other cells that take it
+    for other in cells():
+        for key in spec_keys(cell_spec_type(other)):
+            owners.setdefault(key, []).append(other)
+    options = {}
+    for key in list(model.keys()):
+        if key in own:
+            options[key] = model.pop(key)
+        elif key in owners:  # a file written for another cell, with model.cell overridden
+            value = model.pop(key)
+            if LEGACY_MODEL_KEYS.get(key, object()) != value:
+                warnings.warn(f"config key model.{key}={value!r} is an option of cell "
+                              f"{' / '.join(owners[key])}, not of cell={cell!r}: ignored",
+                              UserWarning, stacklevel=3)
+        elif key not in generic:
+            raise ConfigError(f"config key model.{key}: not an option of cell={cell!r}; its "
+                              f"options are {list(own)}, and every cell takes {generic}")
+    model["options"] = options
 
 
 def load_config(path_or_dict, overrides: Sequence[str] = ()) -> Config:
@@ -287,6 +353,7 @@ def load_config(path_or_dict, overrides: Sequence[str] = ()) -> Config:
     try:
         user = OmegaConf.merge(raw, OmegaConf.from_dotlist(list(overrides)))
         data = user.pop("data", None) or {}
+        _gather_cell_options(user)
         merged = OmegaConf.merge(OmegaConf.structured(Config), user)
         task = get_task(merged.task)
     except OmegaConfBaseException as e:

@@ -62,12 +62,55 @@ def _section_lines(cls: type, indent: str) -> list[str]:
     return lines
 
 
-def config_schema(task: str) -> str:
-    """The YAML text of `task`'s default config, every key commented with its type.
+def _spec_lines(spec_type: type, indent: str) -> list[str]:
+    """One line per field of a cell's spec: `name: default  # type; the docstring's words`."""
+    notes = _attribute_notes(spec_type)
+    lines = []
+    for f in dataclasses.fields(spec_type):
+        text = f"{indent}{f.name}: {_yaml_value(f.default)}"
+        type_name = f.type if isinstance(f.type, str) else f.type.__name__
+        note = type_name + (f"; {notes[f.name]}" if f.name in notes else "")
+        lines.append(f"{text:<40s} # {note}")
+    return lines
+
+
+def _attribute_notes(cls: type) -> dict[str, str]:
+    """{field: its first sentence} from the "Attributes:" part of `cls`'s docstring."""
+    doc = inspect.getdoc(cls) or ""
+    found = re.findall(r"^\s*(\w+): (.+)$", doc.split("Attributes:")[-1], flags=re.M)
+    return {name: text.strip().rstrip(".") for name, text in found} if "Attributes:" in doc else {}
+
+
+def _cell_lines(cell: str) -> list[str]:
+    """The model section's cell-specific part: `cell`'s own keys, active, then every other
+    cell's, commented out, with the modes each takes."""
+    from jaxlstm.nn.encoder import cell_modes, cell_spec_type, cells
+
+    spec_type = cell_spec_type(cell)
+    lines = [f"  # the keys of cell: {cell} ({spec_type.__name__}); modes {list(cell_modes(cell))}"]
+    lines += _spec_lines(spec_type, "  ")
+    for other in cells():
+        if other == cell:
+            continue
+        other_type = cell_spec_type(other)
+        lines.append(f"  # with cell: {other}, its keys ({other_type.__name__}); modes "
+                     f"{list(cell_modes(other))}" + ("" if dataclasses.fields(other_type) else ": none"))
+        lines += ["  # " + line.lstrip() for line in _spec_lines(other_type, "")]
+    return lines
+
+
+def config_schema(task: str, cell: str = "lstm") -> str:
+    """The YAML text of `task`'s default config with `model.cell: cell`, every key
+    commented with its type; the model section lists every cell's own keys.
 
     Raises:
-      ConfigError: `task` is not a registered task (the message lists them).
+      ConfigError: `task` is not a registered task, or `cell` not a cell (the message
+        lists them).
     """
+    from jaxlstm.nn.encoder import cells
+
+    if cell not in cells():
+        raise ConfigError(f"cell must be one of {list(cells())}, got {cell!r}")
     try:
         task_cls = get_task(task)
     except KeyError as e:
@@ -80,7 +123,12 @@ def config_schema(task: str) -> str:
              f"{'out_dir: ' + _yaml_value(top['out_dir'].default):<40s} # str; runs go to OUT_DIR/NAME"]
     for name, cls in SECTIONS:
         lines.append(f"{name + ':':<40s} # {_first_line(cls.__doc__)}")
-        lines += _section_lines(cls, "  ")
+        section = _section_lines(cls, "  ")
+        if cls is ModelConfig:
+            section = [line for line in section if not line.lstrip().startswith("options:")]
+            section[0] = f"{'  cell: ' + cell:<40s} # str; one of {list(cells())}"
+            section += _cell_lines(cell)
+        lines += section
     data = task_cls.Data
     lines.append(f"{'data:':<40s} # {_own_doc(data) or 'the data keys of ' + task}")
     lines += _section_lines(data, "  ")

@@ -38,6 +38,7 @@ from jax.sharding import NamedSharding, PartitionSpec as P
 from jax.test_util import check_grads
 
 import jaxlstm as J
+from tests.core import toy_family as toy
 from tests.core.reference import as_numpy, np_lstm
 
 pytestmark = pytest.mark.slow
@@ -163,6 +164,8 @@ CASES = [
                  reference_mode="sequential"),
     _family_case("paralstm", J.init_paralstm, J.paralstm),
     _family_case("paragru", J.init_paragru, J.paragru),
+    _family_case("indrnn (a family from tests/core/toy_family.py)", toy.init, toy.layer,
+                 toy.IndRNNSpec("sin")),
 ]
 IDS = [c.name for c in CASES]
 
@@ -234,6 +237,11 @@ def _tangents(tree, seed=1):
 
 
 # ---- values -----------------------------------------------------------------------------
+
+def test_every_registered_family_has_a_case():
+    covered = {c.name.split("/")[0].split(" ")[0] for c in CASES}
+    assert set(J.FAMILIES) <= covered, sorted(set(J.FAMILIES) - covered)
+
 
 def test_values_jit_and_vmap(case):
     got = _compare(case, lambda run, p, xs, n: jax.jit(_batched, static_argnums=0)(run, p, xs, n))

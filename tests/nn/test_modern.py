@@ -8,7 +8,7 @@ from flax import nnx
 
 import jaxlstm as J
 from jaxlstm.nn import make_encoder
-from jaxlstm.nn.modern import ModernRNN, modern_spec
+from jaxlstm.nn.modern import ModernRNN
 from jaxlstm.nn.xlstm_blocks import XLSTM, block_kinds
 from jaxlstm.train.config import ConfigError, load_config
 from jaxlstm.train.loop import fit
@@ -19,7 +19,8 @@ LAYERS = {"slstm": J.slstm, "mlstm": J.mlstm, "minlstm": J.minlstm, "mingru": J.
 @pytest.mark.parametrize("family", list(LAYERS))
 def test_bidirectional_stack_equals_core_layers(family):
     heads = 2 if family in ("slstm", "mlstm") else 1
-    spec = modern_spec(family, heads)
+    spec_type = J.FAMILIES[family].spec_type
+    spec = spec_type(num_heads=heads) if heads > 1 else spec_type()
     enc = ModernRNN(family, 3, 4, spec=spec, num_layers=2, bidirectional=True, rngs=nnx.Rngs(0))
     xs = jax.random.normal(jax.random.key(1), (2, 5, 3))
     lengths = jnp.asarray([5, 3])
@@ -84,9 +85,10 @@ def test_xlstm_model_runs_masks_and_errors():
 
 def test_config_errors_name_the_key():
     with pytest.raises(ConfigError, match=r"model.mode: must be one of \['auto', 'sequential', "
-                                          r"'parallel'\], got 'chunkwise'"):
+                                          r"'parallel', 'newton', 'quasi_newton'\], got 'chunkwise'"):
         load_config({"model": {"cell": "minlstm", "mode": "chunkwise"}})
-    with pytest.raises(ConfigError, match=r"model.num_heads: must divide model.hidden_size=10"):
+    with pytest.raises(ConfigError, match=r"model.hidden_size/model.num_heads: hidden_size must be "
+                                          r"divisible by MLSTMSpec.num_heads=4, got hidden_size=10"):
         load_config({"model": {"cell": "mlstm", "hidden_size": 10, "num_heads": 4}})
     with pytest.raises(ConfigError, match=r"model.ratio"):
         load_config({"model": {"cell": "xlstm", "ratio": "x"}})

@@ -138,7 +138,7 @@ def test_module_errors_are_clear(call, message):
 def test_unknown_cell_and_bad_dropout():
     from jaxlstm.nn import make_encoder
 
-    with pytest.raises(ValueError, match=r"cell must be one of \['lstm', 'gru', 'rnn', 'slstm', 'mlstm', 'minlstm', 'mingru', 'paralstm', 'paragru', 'xlstm'\], got 'tcn'"):
+    with pytest.raises(ValueError, match=r"cell must be one of \['lstm', 'gru', 'rnn', 'mingru', 'minlstm', 'mlstm', 'slstm', 'paragru', 'paralstm', 'xlstm'\], got 'tcn'"):
         make_encoder("tcn", X, H, rngs=nnx.Rngs(0))
     with pytest.raises(ValueError, match=r"dropout must be a number in \[0, 1\), got 1.0"):
         LSTM(X, H, dropout=1.0, rngs=nnx.Rngs(0))

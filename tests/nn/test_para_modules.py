@@ -8,14 +8,14 @@ import pytest
 from flax import nnx
 
 import jaxlstm as J
-from jaxlstm.nn.modern import ModernRNN, modern_spec
+from jaxlstm.nn.modern import ModernRNN
 from jaxlstm.train.config import ConfigError, load_config
 from jaxlstm.train.loop import fit
 
 
 @pytest.mark.parametrize("family,layer", [("paralstm", J.paralstm), ("paragru", J.paragru)])
 def test_newton_stack_equals_core_scan(family, layer):
-    spec = modern_spec(family, 1)
+    spec = J.FAMILIES[family].spec_type()
     enc = ModernRNN(family, 3, 4, spec=spec, bidirectional=True, mode="newton",
                     rngs=nnx.Rngs(0))
     xs = jax.random.normal(jax.random.key(1), (2, 7, 3))

@@ -126,7 +126,7 @@ def test_ablation_script_aggregates_seeds_and_writes_table_and_plot(tmp_path, mo
             ("rnn", "vanilla"): [0.6, 0.6, 0.9]}
 
     def fake_fit(cfg, quiet=True):
-        value = rmse[cfg.model.cell, cfg.model.variant][cfg.train.seed]
+        value = rmse[cfg.model.cell, getattr(cfg.model.spec, "variant", "vanilla")][cfg.train.seed]
         assert cfg.model.hidden_size == 4 and cfg.run_dir.parent == tmp_path
         return {"final": {"valid/test_rmse": value, "valid/test_mae": value / 2}, "param_count": 7,
                 "baseline": {"test_last_value_rmse": 0.55, "test_last_value_mae": 0.4,

@@ -19,10 +19,14 @@ def test_resolved_config_reproduces_itself(tiny_lm, tmp_path):
 
 
 @pytest.mark.parametrize("override,message", [
-    ("model.hidden_sise=3", r"config key model.hidden_sise .*Key 'hidden_sise' not in 'ModelConfig'"),
+    ("model.hidden_sise=3", r"config key model.hidden_sise: not an option of cell='lstm'; its options "
+                            r"are \['variant', .*'forget_bias'\], and every cell takes \['cell', "
+                            r"'hidden_size', .*'mode'\]"),
+    ("model.chunk_sise=4", r"config key model.chunk_sise: not an option of cell='lstm'"),
+    ("model.proj_size=4", None),
     ("model.hidden_size=abc", r"config key model.hidden_size .*Value 'abc' (of type 'str' )?could not be converted to Integer"),
     ("model.variant=lstm2", r"config key model.variant: must be one of \['vanilla', .*'shared_preact'\], got 'lstm2'"),
-    ("model.cell=tcn", r"config key model.cell: must be one of \['lstm', 'gru', 'rnn', 'slstm', 'mlstm', 'minlstm', 'mingru', 'paralstm', 'paragru', 'xlstm'\], got 'tcn'"),
+    ("model.cell=tcn", r"config key model.cell: must be one of \['lstm', 'gru', 'rnn', 'mingru', 'minlstm', 'mlstm', 'slstm', 'paragru', 'paralstm', 'xlstm'\], got 'tcn'"),
     ("model.dropout=1.5", r"config key model.dropout: must lie in \[0, 1\), got 1.5"),
     ("optim.name=lion", r"config key optim.name: must be one of \['adam', 'adamw', 'sgd', 'rmsprop'\], got 'lion'"),
     ("train.steps=0", r"config key train.steps: must be > 0, got 0"),

@@ -158,8 +158,9 @@ class ReberContinual(Task):
             ax.plot(np.abs(cells).max(axis=1), lw=0.7, label="max over units of |c_t| (last layer)")
         ax.plot(wrong, np.zeros(len(wrong)), "|", color="red", ms=14, label=f"wrong prediction ({len(wrong)})")
         ax.set_xlabel("step of the stream (no state reset)"), ax.grid(alpha=0.3), ax.legend(loc="upper left")
-        spec = self.cfg.model
-        ax.set_title(f"continual embedded Reber, held-out stream: {spec.cell} {spec.variant}")
+        model_cfg = self.cfg.model
+        ax.set_title(f"continual embedded Reber, held-out stream: {model_cfg.cell} "
+                     f"{getattr(model_cfg.spec, 'variant', '')}".rstrip())
         fig.tight_layout()
         fig.savefig(Path(run_dir) / "stream.png", dpi=100)
         plt.close(fig)
