@@ -399,16 +399,25 @@ def train_flops(shape, num_layers: int, bidir: bool) -> float:
     return 3.0 * total
 
 
+VECTOR_ISAS = ("amx_tile", "avx512_bf16", "avx512_vnni", "avx512f", "avx2", "fma")
+
+
 def machine_info():
-    cpu = "unknown"
+    """(the CPU's model name with its vector ISA, e.g. "AMD EPYC (ISA: avx2 fma)", the
+    library versions). A table is valid only for the ISA it names: oneDNN picks its kernels
+    by it (AVX-512 and AMX machines run `brgemm:avx512_core*`, AVX2 ones `avx2`)."""
+    cpu, flags = "unknown", set()
     try:
         with open("/proc/cpuinfo") as f:
             for line in f:
-                if line.startswith("model name"):
+                if line.startswith("model name") and cpu == "unknown":
                     cpu = line.split(":", 1)[1].strip()
-                    break
+                elif line.startswith("flags") and not flags:
+                    flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
+    isa = [name for name in VECTOR_ISAS if name in flags]
+    cpu += f" (ISA: {' '.join(isa) if isa else 'unknown'})"
     versions = [f"python {platform.python_version()}", f"jax {jax.__version__}"]
     for mod in ("jaxlib", "flax", "equinox", "keras", "torch", "numpy"):
         try:
