@@ -12,7 +12,7 @@ A *case* is a layer call over one sequence, `run(params, x (T, X), length) -> fl
   (`jax.test_util.check_grads`, forward and reverse mode, second order, float64) and,
   for the modern cells' parallel forms, against their recurrent form. (The parallel Newton
   solves, `mode="newton"`/`"quasi_newton"`, are not in the matrix yet: first order, forward
-  and reverse, is tested in tests/core/test_parallel*.py; second order fails.)
+  and reverse and second order, is tested against the scan in tests/core/test_parallel*.py.)
 
 A new cell family joins by adding a case here: it must pass every transformation.
 

@@ -35,3 +35,30 @@ def test_jvp_and_grad_equal_the_sequential_scan(name, mode):
 
         jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-9),
                      jax.grad(loss(mode))(params), jax.grad(loss("scan"))(params))
+
+
+@pytest.mark.parametrize("name, mode", [("gru", "newton"), ("gru", "quasi_newton"),
+                                        ("lstm", "newton"), ("paralstm", "newton")])
+def test_second_derivatives_equal_the_sequential_scan(name, mode):
+    """Hessians (forward over reverse) and Hessian-vector products in the parameters and the
+    inputs: the rule's solution is the solve again, so no order differentiates the
+    iterations."""
+    init, layer = CELLS[name]
+    with jax.enable_x64(True):
+        params = jax.tree.map(lambda a: a.astype(jnp.float64), init(jax.random.key(0), 3, 4))
+        xs = jax.random.normal(jax.random.key(1), (6, 3), jnp.float64)
+
+        def loss(m):
+            return lambda p, x: sum(jnp.sum(jnp.sin(t)) for t in
+                                    jax.tree.leaves(layer(p, x, mode=m, lengths=4)))
+
+        close = lambda a, b: np.testing.assert_allclose(a, b, atol=1e-8)  # noqa: E731
+        jax.tree.map(close, jax.hessian(loss(mode), argnums=1)(params, xs),
+                     jax.hessian(loss("scan"), argnums=1)(params, xs))
+        direction = jax.tree.map(jnp.cos, params)
+
+        def hvp(m):
+            grad = jax.grad(loss(m))
+            return jax.jvp(lambda p: grad(p, xs), (params,), (direction,))[1]
+
+        jax.tree.map(close, hvp(mode), hvp("scan"))

@@ -152,10 +152,13 @@ def _solve_states_jvp(problem, primals, tangents):
     (ż_0 the initial state's tangent), one linear recurrence with the exact Jacobians at
     the solution, solved by the associative scan. It is linear in the tangents, so reverse
     mode is its transpose: the adjoint λ_t = ḡ_t + J_{t+1}ᵀ λ_{t+1}, one reverse linear scan.
-    The Newton iterations are never differentiated."""
+    The Newton iterations are never differentiated, at any order: the rule's Jacobians and
+    forcing are plain JAX, and the solution in it is `_solve_states` again."""
     params, xs, valid, z0 = primals
     params_dot, xs_dot, _, z0_dot = tangents
-    zs, info = _newton(problem, params, xs, valid, z0)
+    # The solve itself, not `_newton`: differentiated again (a Hessian), it takes this rule
+    # again instead of differentiating the iterations.
+    zs, info = _solve_states(problem, params, xs, valid, z0)
     num_steps, size = zs.shape
     prev = jnp.concatenate([z0[None], zs[:-1]])
     jacs = jax.vmap(problem.exact_jacobian, (None, 0, 0, 0))(params, prev, xs, valid)
