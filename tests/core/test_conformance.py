@@ -10,9 +10,9 @@ A *case* is a layer call over one sequence, `run(params, x (T, X), length) -> fl
 - every other path (the reference scan itself, projections, peepholes, the GRU, RNN,
   sLSTM, mLSTM, minLSTM, minGRU, ParaLSTM, ParaGRU in each mode) against finite differences
   (`jax.test_util.check_grads`, forward and reverse mode, second order, float64) and,
-  for the modern cells' parallel forms, against their recurrent form. (The parallel Newton
-  solves, `mode="newton"`/`"quasi_newton"`, are not in the matrix yet: first order, forward
-  and reverse and second order, is tested against the scan in tests/core/test_parallel*.py.)
+  for the modern cells' parallel forms, against their recurrent form. The parallel Newton
+  solves, `mode="newton"`/`"quasi_newton"`, against the scan: the GRU's and sLSTM's here, the other
+  families' in tests/core/test_parallel*.py.
 
 A new cell family joins by adding a case here: it must pass every transformation.
 
@@ -164,6 +164,9 @@ CASES = [
                  reference_mode="sequential"),
     _family_case("paralstm", J.init_paralstm, J.paralstm),
     _family_case("paragru", J.init_paragru, J.paragru),
+    _family_case("gru/newton", J.init_gru, J.gru, mode="newton", reference_mode="scan"),
+    _family_case("slstm/quasi_newton", J.init_slstm, J.slstm, J.SLSTMSpec(num_heads=2),
+                 mode="quasi_newton", reference_mode="recurrent"),
     _family_case("indrnn (a family from tests/core/toy_family.py)", toy.init, toy.layer,
                  toy.IndRNNSpec("sin")),
 ]

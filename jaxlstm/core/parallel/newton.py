@@ -140,9 +140,22 @@ def _newton(problem: _Problem, params, xs, valid, z0):
     return zs, SolveInfo(iterations, res, converged, fell_back)
 
 
+def _pack(info: SolveInfo, dtype) -> jax.Array:
+    """The SolveInfo as one float vector, so that the solve's outputs all have ordinary
+    (zero) tangents, which vary over a mesh like the primal under `shard_map`; the counts
+    are small integers, exact in any float dtype."""
+    return jnp.stack([jnp.asarray(field).astype(dtype) for field in info])
+
+
+def _unpack(packed: jax.Array) -> SolveInfo:
+    return SolveInfo(packed[0].astype(jnp.int32), packed[1], packed[2] > 0.5, packed[3] > 0.5)
+
+
 @functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
 def _solve_states(problem: _Problem, params, xs, valid, z0):
-    return _newton(problem, params, xs, valid, z0)
+    """(zs (T, n), the packed SolveInfo) of the Newton solve."""
+    zs, info = _newton(problem, params, xs, valid, z0)
+    return zs, _pack(info, zs.dtype)
 
 
 @_solve_states.defjvp
@@ -172,14 +185,7 @@ def _solve_states_jvp(problem, primals, tangents):
     # solve_affine starts from δ_0 = 0, so ż_1 = r_1 = J_1 ż_0 + (the rest), as wanted.
     zs_dot = solve_affine(jacs, forcing.reshape(num_steps, blocks, units)).reshape(
         num_steps, size)
-    info_dot = jax.tree.map(_zero_tangent, info)
-    return (zs, info), (zs_dot, info_dot)
-
-
-def _zero_tangent(a):
-    if jnp.issubdtype(a.dtype, jnp.inexact):
-        return jnp.zeros_like(a)
-    return np.zeros(a.shape, jax.dtypes.float0)
+    return (zs, info), (zs_dot, jnp.zeros_like(info))
 
 
 def parallel_scan_cell(
@@ -257,7 +263,8 @@ def parallel_scan_cell(
         info = SolveInfo(jnp.int32(0), jnp.zeros((), z0.dtype), jnp.ones((), bool),
                          jnp.zeros((), bool))
     else:
-        zs, info = _solve_states(problem, params, xs, valid, z0)
+        zs, packed = _solve_states(problem, params, xs, valid, z0)
+        info = _unpack(packed)
     prev = jnp.concatenate([z0[None], zs[:-1]])[:num_steps]
     outs = jax.vmap(lambda z, x: step(params, unravel(z), x)[1])(prev, xs)
     outs = jax.tree.map(
