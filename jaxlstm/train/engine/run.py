@@ -21,11 +21,8 @@ other than checkpoints (which Orbax writes collectively).
 from __future__ import annotations
 
 import dataclasses
-import math
 import platform
-import signal
 import sys
-import time
 from pathlib import Path
 from typing import Any, Callable, Iterable, Optional, Sequence
 
@@ -35,26 +32,16 @@ import optax
 from flax import nnx
 
 from jaxlstm.train.engine import mesh as meshlib
-from jaxlstm.train.engine.average import batch_rows
 from jaxlstm.train.engine.callbacks import Callback
-from jaxlstm.train.engine.checkpoint import Checkpoints
-from jaxlstm.train.engine.settings import TrainConfig
-from jaxlstm.train.engine.feed import DataExhausted
 from jaxlstm.train.engine.distributed import initialize as initialize_distributed, is_main_process
-from jaxlstm.train.engine.interrupt import RunInterrupted, StepInterrupt
-from jaxlstm.train.engine.metrics import read_metrics, truncate_metrics, write_json_atomic
+from jaxlstm.train.engine.metrics import read_metrics, write_json_atomic
 from jaxlstm.train.engine.plots import plot_learning_curves
-from jaxlstm.train.engine.progress import Progress
 from jaxlstm.train.engine.provenance import provenance
 from jaxlstm.train.engine.run_folder import RunExists, RunFolder, RunFolderError, check_run_folder
 from jaxlstm.train.engine.runlock import RunLocked
+from jaxlstm.train.engine.settings import TrainConfig
+from jaxlstm.train.engine.step_loop import StepLoop, TrainingDiverged
 from jaxlstm.train.engine.trainer import Trainer
-from jaxlstm.train.engine.writers import Writers, make_writers
-
-
-class TrainingDiverged(RuntimeError):
-    """The training or validation loss, the parameters or the optimizer state became
-    NaN or infinite; nothing of that step was saved, the last good checkpoint is kept."""
 
 
 REFUSALS = (RunExists, RunLocked, RunFolderError)
@@ -74,17 +61,6 @@ def _agree_on_refusal(error: Optional[Exception], run_dir: Path) -> Optional[Exc
     return error
 
 
-def _agreed_signal(interrupt: StepInterrupt) -> int:
-    """The signal number asking the run to stop (0: none); in a multi-host run the
-    largest over all processes, so that every process stops after the same step."""
-    signum = interrupt.signum or 0
-    if jax.process_count() == 1:
-        return signum
-    from jax.experimental import multihost_utils
-
-    return int(np.max(multihost_utils.process_allgather(np.int32(signum))))
-
-
 def _versions() -> dict:
     import flax
 
@@ -93,12 +69,6 @@ def _versions() -> dict:
     return {"python": sys.version.split()[0], "jax": jax.__version__, "flax": flax.__version__,
             "optax": optax.__version__, "platform": platform.platform(),
             "devices": [str(d) for d in jax.devices()], "lstm_cpu_path": kernel_status()}
-
-
-def _improved(value: float, best: Optional[float], mode: str) -> bool:
-    if best is None:
-        return True
-    return value < best if mode == "min" else value > best
 
 
 def run_training(trainer: Trainer, run_dir, settings: TrainConfig, *, monitor: str = "valid/loss",
@@ -154,153 +124,25 @@ def run_training(trainer: Trainer, run_dir, settings: TrainConfig, *, monitor: s
 def _train(trainer: Trainer, run_dir: Path, tc: TrainConfig, *, monitor, monitor_mode, name, resume,
            quiet, callbacks, baseline, title, writer_config, summary_extra, main, folder) -> dict:
     """The body of `run_training`, run while holding the run folder's lock."""
-    checkpoints = Checkpoints(run_dir / "checkpoints", tc.keep_checkpoints, monitor, monitor_mode)
-    metrics_path = run_dir / "metrics.jsonl"
-    meta = {"best": None, "best_step": None, "bad_evals": 0, "wall_time": 0.0, "data": None}
-    start = 0
-    note = (lambda message: print(f"resume: {message}", file=sys.stderr)) if main else (lambda m: None)
-    if resume:
-        restored = checkpoints.restore(trainer.checkpoint_trees(), set_aside=True, notify=note,
-                                       from_leaves=trainer.trees_from_leaves)
-        if restored is not None:
-            start, trees, saved_meta = restored
-            trainer.restore_trees(trees)
-            meta.update(saved_meta)
-        elif checkpoints.steps() or any(checkpoints.directory.glob("*.corrupt-*")):
-            note(f"no readable checkpoint in {checkpoints.directory}; starting from step 0")
-        if main:
-            truncate_metrics(metrics_path, start)
-    elif metrics_path.exists() and main:
-        metrics_path.unlink()
-    trainer.feed.start(start, meta.get("data"))
-    trainer.step, trainer.stop = start, False
-
-    train_step, eval_step = trainer.compiled_steps()
-    writers = make_writers(tc.writers, run_dir, name=name, config=writer_config,
-                           start_step=start) if main else Writers()
-    last_eval: dict = {}
-    stopped_early, data_ended = False, None
-    t0 = time.perf_counter()
-    bar = Progress(tc.steps, start, name, enabled=not quiet and tc.progress)
-    window_t, window_n = time.perf_counter(), 0
-    wall_before = meta["wall_time"]
-
-    def save(step: int, metrics: Optional[dict]) -> None:
-        meta["wall_time"] = wall_before + time.perf_counter() - t0
-        meta["data"] = trainer.feed.state()
-        if checkpoints.save(step, trainer.checkpoint_trees(), meta, metrics):
-            for cb in callbacks:
-                cb.on_checkpoint(trainer, step)
-
-    def diverged(what: str, at: int) -> TrainingDiverged:
-        last = checkpoints.steps()
-        return TrainingDiverged(
-            f"{what} at step {at}; stopped without saving. The last good checkpoint is step "
-            f"{last[-1] if last else 'none'} in {checkpoints.directory}. Try a lower "
-            f"learning rate or gradient clipping (optim.learning_rate, optim.clip_norm).")
-
-    for cb in callbacks:
-        cb.on_train_start(trainer)
-    interrupt = StepInterrupt.install()  # SIGINT/SIGTERM stop between steps
-    step = start
-    try:
-        while step < tc.steps:
-            signum = _agreed_signal(interrupt)
-            if signum:
-                raise RunInterrupted(signum)
-            if main:
-                folder.check_present(step)
-            try:
-                batch = trainer.batch(step)
-            except DataExhausted as e:
-                data_ended = str(e)
-                save(step, last_eval or None)
-                break
-            *state, loss, metrics = train_step(*trainer.train_state()[:3], batch, trainer.key(step),
-                                               trainer.carry)
-            finite = bool(metrics.pop("finite"))
-            loss = float(loss)
-            if not math.isfinite(loss):
-                raise diverged(f"loss became {loss}", step + 1)
-            if not finite:
-                raise diverged(f"the update made the parameters or optimizer state non-finite "
-                               f"(inf/nan; the loss before it was {loss:.4g})", step + 1)
-            # One statement: a second signal cannot land between the new state and its step.
-            trainer.params, trainer.model_state, trainer.opt_state, trainer.carry, step = (*state, step + 1)
-            trainer.step = step
-            window_n += batch_rows(batch)
-            record = {"step": step, "split": "train", "loss": loss, **{k: float(v) for k, v in metrics.items()}}
-            if step % tc.log_every == 0 or step == tc.steps:
-                now = time.perf_counter()
-                rate = window_n / max(now - window_t, 1e-9)
-                window_t, window_n = now, 0
-                writers.write({**record, "seq_per_s": rate})
-                bar.set_postfix(loss=f"{loss:.4f}", seq_s=f"{rate:.0f}")
-            bar.update(1)
-            for cb in callbacks:
-                cb.on_step_end(trainer, record)
-            is_ckpt = step % tc.checkpoint_every == 0 or step == tc.steps or trainer.stop
-            if step % tc.eval_every == 0 or is_ckpt:
-                last_eval = trainer.evaluate(eval_step)
-                if last_eval:
-                    writers.write({"step": step, "split": "valid",
-                                   **{k.split("/", 1)[1]: v for k, v in last_eval.items()}})
-                    bar.evaluated(step, last_eval)
-                for cb in callbacks:
-                    cb.on_eval_end(trainer, last_eval)
-                for key in dict.fromkeys(("valid/loss", monitor)):
-                    if key in last_eval and not math.isfinite(last_eval[key]):
-                        raise diverged(f"validation {key.split('/', 1)[1]} became {last_eval[key]}", step)
-                if last_eval and monitor not in last_eval:
-                    raise ValueError(f"monitor: {monitor!r} is not among the evaluation metrics "
-                                     f"{sorted(last_eval)}")
-                value = last_eval.get(monitor)
-                if value is not None:
-                    if _improved(value, meta["best"], monitor_mode):
-                        meta.update(best=value, best_step=step, bad_evals=0)
-                    else:
-                        meta["bad_evals"] += 1
-                patience = tc.early_stopping_patience
-                if patience and meta["bad_evals"] >= patience:
-                    stopped_early = True
-                    save(step, last_eval or None)
-                    break
-            if is_ckpt:
-                save(step, last_eval or None)
-            if trainer.stop:
-                break
-    except KeyboardInterrupt as e:
-        bar.close()
-        e = e if isinstance(e, RunInterrupted) else RunInterrupted(signal.SIGINT)
-        try:
-            save(step, None)  # nothing is written when step `step` is saved already
-            done = f"saved a checkpoint at step {step}"
-        except Exception as err:  # noqa: BLE001 -- report it; the previous checkpoints stay
-            last = checkpoints.steps()
-            done = (f"could not save step {step} ({type(err).__name__}: {str(err)[:160]}); the "
-                    f"last checkpoint is step {last[-1] if last else 'none'}")
-        print(f"\ninterrupted: {done} in {checkpoints.directory} ({signal.Signals(e.signum).name}); "
-              f"continue with --resume", file=sys.stderr)
-        raise e from None
-    finally:
-        interrupt.restore()
-        bar.close()
-        writers.close()
-        checkpoints.close()
-    if not last_eval:  # a resume with no step left, or data that ended: report the model as it is
-        last_eval = trainer.evaluate(eval_step)
-    meta["wall_time"] = wall_before + time.perf_counter() - t0
+    loop = StepLoop(trainer, run_dir, tc, monitor=monitor, monitor_mode=monitor_mode, name=name,
+                    resume=resume, quiet=quiet, callbacks=callbacks, writer_config=writer_config,
+                    main=main, folder=folder)
+    step = loop.run()
+    # a resume with no step left, or data that ended: report the model as it is
+    final = loop.last_eval or trainer.evaluate(loop.eval_step)
+    meta = loop.meta
+    meta["wall_time"] = loop.wall_time()
 
     summary = {
         "name": name, **summary_extra, "steps": step,
-        "stopped_early": stopped_early, "data_ended": data_ended, "final": last_eval, "monitor": monitor, "best": meta["best"],
+        "stopped_early": loop.stopped_early, "data_ended": loop.data_ended, "final": final, "monitor": monitor, "best": meta["best"],
         "best_step": meta["best_step"], "baseline": baseline, "param_count": trainer.param_count(),
         "wall_time_s": round(meta["wall_time"], 2), "versions": _versions(), "provenance": provenance(),
     }
     for cb in callbacks:
         cb.on_train_end(trainer, summary)
     if main:
-        plot_learning_curves(read_metrics(metrics_path), run_dir / "learning_curves.png",
+        plot_learning_curves(read_metrics(run_dir / "metrics.jsonl"), run_dir / "learning_curves.png",
                              title=title, baseline=baseline)
         write_json_atomic(run_dir / "summary.json", summary)
     return summary
