@@ -2,7 +2,8 @@
 
 A config file has the sections `model`, `optim`, `train` and `data` plus the top-level
 `name`, `task` and `out_dir`. `data` is validated against the chosen task's own
-dataclass (`Task.Data`). Unknown keys, wrong types and invalid values raise
+dataclass (`Task.Data`) and the constraints declared on its fields
+(`jaxlstm.train.lab.data_options`). Unknown keys, wrong types and invalid values raise
 `ConfigError` naming the key (e.g. "model.variant") and the valid choices.
 """
 
@@ -25,6 +26,7 @@ from flax import nnx
 from jaxlstm.train.engine.config_checks import (ConfigError, check_choice, check_positive,  # noqa: F401
                                                 check_seed, check_types)
 from jaxlstm.train.engine.settings import TrainConfig
+from jaxlstm.train.lab.data_options import check_data
 
 
 @dataclass
@@ -317,6 +319,5 @@ def load_config(path_or_dict, overrides: Sequence[str] = ()) -> Config:
         cfg.data = OmegaConf.to_object(OmegaConf.merge(OmegaConf.structured(task.Data), data))
     except OmegaConfBaseException as e:
         raise _omegaconf_error(e, source, section="data") from None
-    if hasattr(cfg.data, "validate"):
-        cfg.data.validate()
+    check_data(cfg.data)
     return cfg

@@ -14,18 +14,14 @@ import numpy as np
 
 from jaxlstm.data.adding import TOLERANCE, adding_problem
 from jaxlstm.nn.heads import SequenceRegressor
-from jaxlstm.train.engine.config_checks import ConfigError
+from jaxlstm.train.lab.data_options import AtLeast, option
 from jaxlstm.train.lab.tasks.base import Task
 
 
 @dataclass
 class AddingData:
-    min_length: int = 100
+    min_length: int = option(100, AtLeast(10))  # the first mark is among the first ten pairs
     eval_size: int = 512
-
-    def validate(self):
-        if self.min_length < 10:  # the first mark is among the first ten pairs
-            raise ConfigError(f"config key data.min_length: must be >= 10, got {self.min_length}")
 
 
 def _batch(data) -> dict:

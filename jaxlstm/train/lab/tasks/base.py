@@ -25,7 +25,8 @@ class Task:
     """Base class; subclasses set `name`, `Data` and implement the abstract methods.
 
     Attributes:
-      Data: a dataclass of the task's `data:` config section.
+      Data: a dataclass of the task's `data:` config section; its fields declare their
+        constraints (`jaxlstm.train.lab.data_options.option`).
       monitor: the eval metric that picks the best checkpoint and drives early stopping.
       monitor_mode: "min" or "max".
     """

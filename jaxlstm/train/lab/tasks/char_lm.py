@@ -15,6 +15,7 @@ import numpy as np
 from jaxlstm.data.text import CharVocab, char_lm_batches, load_text, stdlib_corpus, train_valid_split
 from jaxlstm.nn.heads import LanguageModel
 from jaxlstm.train.engine.config_checks import ConfigError
+from jaxlstm.train.lab.data_options import AtLeast, Fraction, option
 from jaxlstm.train.lab.tasks.base import Task, cross_entropy
 
 
@@ -27,11 +28,7 @@ class TextData:
     source: str = "stdlib"
     max_chars: int = 300_000
     seq_len: int = 64
-    valid_fraction: float = 0.1
-
-    def validate(self):
-        if not 0.0 < self.valid_fraction < 1.0:
-            raise ConfigError(f"config key data.valid_fraction: must lie in (0, 1), got {self.valid_fraction}")
+    valid_fraction: float = option(0.1, Fraction())
 
 
 def read_text(data: TextData) -> tuple[CharVocab, str, str]:
@@ -61,13 +58,9 @@ def vocab_of(dims: dict) -> CharVocab:
 
 @dataclass
 class CharLMData(TextData):
+    seq_len: int = option(64, AtLeast(2))
     eval_batches: int = 8
     eval_batch_size: int = 64
-
-    def validate(self):
-        super().validate()
-        if self.seq_len < 2:
-            raise ConfigError(f"config key data.seq_len: must be >= 2, got {self.seq_len}")
 
 
 class CharLM(Task):

@@ -29,7 +29,7 @@ from flax import nnx
 from jaxlstm.nn.ctc import ctc_greedy_decode, ctc_loss, label_error_rate
 from jaxlstm.nn.heads import SequenceLabeler
 from jaxlstm.train.engine.average import Average, mean_over_batches
-from jaxlstm.train.engine.config_checks import ConfigError, check_positive
+from jaxlstm.train.lab.data_options import AtLeast, Positive, option
 from jaxlstm.train.lab.tasks.base import Task
 
 BLANK = 0
@@ -39,25 +39,16 @@ BLANK = 0
 class CTCData:
     """The `data:` section: the generator's sizes and noise, and the held-out set size."""
 
-    num_labels: int = 8
-    min_labels: int = 2
-    max_labels: int = 8
-    min_run: int = 2
-    max_run: int = 5
-    max_gap: int = 3
-    feature_dim: int = 12
-    noise: float = 1.0
-    eval_size: int = 512
-    eval_batch_size: int = 256
-
-    def validate(self):
-        for key in ("num_labels", "min_labels", "min_run", "max_gap", "feature_dim", "eval_size",
-                    "eval_batch_size"):
-            check_positive(f"data.{key}", getattr(self, key))
-        for key, low in (("max_labels", self.min_labels), ("max_run", self.min_run)):
-            if getattr(self, key) < low:
-                raise ConfigError(f"config key data.{key}: must be >= {low}, got {getattr(self, key)}")
-        check_positive("data.noise", self.noise, allow_zero=True)
+    num_labels: int = option(8, Positive())
+    min_labels: int = option(2, Positive())
+    max_labels: int = option(8, AtLeast("min_labels"))
+    min_run: int = option(2, Positive())
+    max_run: int = option(5, AtLeast("min_run"))
+    max_gap: int = option(3, Positive())
+    feature_dim: int = option(12, Positive())
+    noise: float = option(1.0, Positive(allow_zero=True))
+    eval_size: int = option(512, Positive())
+    eval_batch_size: int = option(256, Positive())
 
     @property
     def max_frames(self) -> int:

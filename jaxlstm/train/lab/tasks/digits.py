@@ -14,29 +14,27 @@ from dataclasses import dataclass
 from jaxlstm.data.batching import random_split
 from jaxlstm.data.digits import MODES, load_digits
 from jaxlstm.nn.heads import SequenceClassifier
-from jaxlstm.train.engine.config_checks import ConfigError, check_choice
+from jaxlstm.train.engine.config_checks import ConfigError
+from jaxlstm.train.lab.data_options import Fraction, OneOf, option
 from jaxlstm.train.lab.tasks.classification import Classification
 
 
-def check_split_fractions(valid_fraction: float, test_fraction: float) -> None:
-    for key, value in (("data.valid_fraction", valid_fraction), ("data.test_fraction", test_fraction)):
-        if not 0.0 < value < 1.0:
-            raise ConfigError(f"config key {key}: must lie in (0, 1), got {value}")
-    if valid_fraction + test_fraction >= 1.0:
+def check_split_fractions(data) -> None:
+    """Something is left to train on: valid_fraction + test_fraction < 1."""
+    if data.valid_fraction + data.test_fraction >= 1.0:
         raise ConfigError(f"config keys data.valid_fraction + data.test_fraction: must be < 1 "
-                          f"(something must be left to train on), got {valid_fraction} + {test_fraction}")
+                          f"(something must be left to train on), got {data.valid_fraction} + "
+                          f"{data.test_fraction}")
 
 
 @dataclass
 class DigitsDataConfig:
-    mode: str = "rows"
-    valid_fraction: float = 0.15
-    test_fraction: float = 0.15
+    mode: str = option("rows", OneOf(MODES))
+    valid_fraction: float = option(0.15, Fraction())
+    test_fraction: float = option(0.15, Fraction())
     split_seed: int = 0
 
-    def validate(self):
-        check_choice("data.mode", self.mode, MODES)
-        check_split_fractions(self.valid_fraction, self.test_fraction)
+    cross_checks = (check_split_fractions,)
 
 
 class Digits(Classification):

@@ -28,32 +28,33 @@ import numpy as np
 from jaxlstm.data.series import Windows, available_series, forecasting_data, load_series
 from jaxlstm.nn.heads import SequenceRegressor
 from jaxlstm.train.engine.average import mean_over_batches
-from jaxlstm.train.engine.config_checks import ConfigError, check_choice, check_positive
+from jaxlstm.train.engine.config_checks import ConfigError
+from jaxlstm.train.lab.data_options import Fraction, OneOf, Positive, option
 from jaxlstm.train.lab.tasks.base import Task
+
+
+def _check_valid_fraction(data) -> None:
+    if not 0.0 < data.valid_fraction < 1.0 - data.train_fraction:
+        raise ConfigError(f"config key data.valid_fraction: must lie in (0, 1 - data.train_fraction = "
+                          f"{1.0 - data.train_fraction:.4g}), got {data.valid_fraction}")
+
+
+def _check_season(data) -> None:
+    if data.season is not None and not 1 <= data.season <= data.input_len:
+        raise ConfigError(f"config key data.season: must lie in [1, data.input_len = {data.input_len}] "
+                          f"(the seasonal naive forecast reads the input window), got {data.season}")
 
 
 @dataclass
 class ForecastDataConfig:
-    series: str = "co2"
-    input_len: int = 60
-    horizon: int = 1
-    train_fraction: float = 0.7
+    series: str = option("co2", OneOf(available_series))
+    input_len: int = option(60, Positive())
+    horizon: int = option(1, Positive())
+    train_fraction: float = option(0.7, Fraction())
     valid_fraction: float = 0.15
     season: Optional[int] = None
 
-    def validate(self):
-        check_choice("data.series", self.series, available_series())
-        for key in ("input_len", "horizon"):
-            check_positive(f"data.{key}", getattr(self, key))
-        if not 0.0 < self.train_fraction < 1.0:
-            raise ConfigError(f"config key data.train_fraction: must lie in (0, 1), "
-                              f"got {self.train_fraction}")
-        if not 0.0 < self.valid_fraction < 1.0 - self.train_fraction:
-            raise ConfigError(f"config key data.valid_fraction: must lie in (0, 1 - data.train_fraction = "
-                              f"{1.0 - self.train_fraction:.4g}), got {self.valid_fraction}")
-        if self.season is not None and not 1 <= self.season <= self.input_len:
-            raise ConfigError(f"config key data.season: must lie in [1, data.input_len = {self.input_len}] "
-                              f"(the seasonal naive forecast reads the input window), got {self.season}")
+    cross_checks = (_check_valid_fraction, _check_season)
 
 
 def seasonal_naive(inputs: np.ndarray, horizon: int, season: int) -> np.ndarray:

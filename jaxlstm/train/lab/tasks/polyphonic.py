@@ -61,35 +61,32 @@ from jaxlstm.data.poly_music import load_poly_music
 from jaxlstm.data.ragged import pad_frames
 from jaxlstm.nn.heads import SequenceRegressor
 from jaxlstm.train.engine.average import Average
-from jaxlstm.train.engine.config_checks import ConfigError, check_positive
+from jaxlstm.train.engine.config_checks import ConfigError
+from jaxlstm.train.lab.data_options import Fraction, Positive, option
 from jaxlstm.train.lab.tasks.base import Task, valid_and_test_metrics
+
+
+def _check_split_fractions(data) -> None:
+    if data.valid_fraction + data.test_fraction >= 1.0:
+        raise ConfigError(f"config keys data.valid_fraction + data.test_fraction: must be < 1, got "
+                          f"{data.valid_fraction} + {data.test_fraction}")
 
 
 @dataclass
 class PolyphonicData:
     path: Optional[str] = None        # a benchmark's .mat file (jaxlstm.data.poly_music): its split
     corpus: str = "bach"              # "bach": music21's Bach corpus; else a folder of score files
-    frame_ql: float = 1.0             # quarter lengths per frame
+    frame_ql: float = option(1.0, Positive())  # quarter lengths per frame
     transpose: bool = True            # to C major / C minor
-    valid_fraction: float = 0.2
-    test_fraction: float = 0.2
+    valid_fraction: float = option(0.2, Fraction())
+    test_fraction: float = option(0.2, Fraction())
     split_seed: int = 0
-    input_noise: float = 0.0          # std of Gaussian noise added to training inputs (Greff et al.)
+    input_noise: float = option(0.0, Positive(allow_zero=True))  # std of Gaussian noise added to training inputs (Greff et al.)
     length_grouped: bool = True       # training batches of pieces of similar length (as train.bucket)
-    max_train_steps: Optional[int] = None  # train on random windows of at most this many steps
+    max_train_steps: Optional[int] = option(None, Positive())  # train on random windows of at most this many steps
     cache_dir: Optional[str] = None   # None: $JAXLSTM_CACHE_DIR or ~/.cache/jaxlstm
 
-    def validate(self):
-        check_positive("data.frame_ql", self.frame_ql)
-        check_positive("data.input_noise", self.input_noise, allow_zero=True)
-        check_positive("data.max_train_steps", self.max_train_steps)
-        for key in ("valid_fraction", "test_fraction"):
-            value = getattr(self, key)
-            if not 0.0 < value < 1.0:
-                raise ConfigError(f"config key data.{key}: must lie in (0, 1), got {value}")
-        if self.valid_fraction + self.test_fraction >= 1.0:
-            raise ConfigError(f"config keys data.valid_fraction + data.test_fraction: must be < 1, got "
-                              f"{self.valid_fraction} + {self.test_fraction}")
+    cross_checks = (_check_split_fractions,)
 
 
 def next_frame_batch(rolls: list, length: Optional[int] = None) -> dict:

@@ -34,25 +34,27 @@ import optax
 
 from jaxlstm.data.reber import SYMBOL_ID, SYMBOLS, continual_reber
 from jaxlstm.nn.heads import SequenceLabeler
-from jaxlstm.train.engine.config_checks import ConfigError, check_positive
+from jaxlstm.train.engine.config_checks import ConfigError
+from jaxlstm.train.lab.data_options import Positive, option
 from jaxlstm.train.lab.tasks.base import Task
 
 _B, _E, _T, _P = (SYMBOL_ID[s] for s in "BETP")
 
 
+def _check_pool(data) -> None:
+    if data.pool_symbols < 2 * data.train_length:
+        raise ConfigError(f"config key data.pool_symbols: must be >= 2 * data.train_length = "
+                          f"{2 * data.train_length}, got {data.pool_symbols}")
+
+
 @dataclass
 class ReberContinualData:
-    train_length: int = 300
-    eval_length: int = 3000
-    eval_streams: int = 16
+    train_length: int = option(300, Positive())
+    eval_length: int = option(3000, Positive())
+    eval_streams: int = option(16, Positive())
     pool_symbols: int = 100_000
 
-    def validate(self):
-        for key in ("train_length", "eval_length", "eval_streams"):
-            check_positive(f"data.{key}", getattr(self, key))
-        if self.pool_symbols < 2 * self.train_length:
-            raise ConfigError(f"config key data.pool_symbols: must be >= 2 * data.train_length = "
-                              f"{2 * self.train_length}, got {self.pool_symbols}")
+    cross_checks = (_check_pool,)
 
 
 def string_starts(xs) -> jax.Array:

@@ -19,29 +19,20 @@ from dataclasses import dataclass
 from jaxlstm.data.batching import random_split
 from jaxlstm.data.imdb import load_imdb
 from jaxlstm.nn.heads import SequenceClassifier
-from jaxlstm.train.engine.config_checks import ConfigError, check_positive
+from jaxlstm.train.engine.config_checks import ConfigError
+from jaxlstm.train.lab.data_options import AtLeast, Fraction, Positive, option
 from jaxlstm.train.lab.tasks.classification import Classification
 
 
 @dataclass
 class ImdbDataConfig:
     path: str = "data/aclImdb"
-    max_len: int = 400
-    vocab_size: int = 20000
-    min_freq: int = 1
-    valid_fraction: float = 0.1
-    eval_batch_size: int = 250
+    max_len: int = option(400, Positive())
+    vocab_size: int = option(20000, AtLeast(3, "(<pad>, <unk> and a word)"))
+    min_freq: int = option(1, Positive())
+    valid_fraction: float = option(0.1, Fraction())
+    eval_batch_size: int = option(250, Positive())
     split_seed: int = 0
-
-    def validate(self):
-        for key in ("max_len", "min_freq", "eval_batch_size"):
-            check_positive(f"data.{key}", getattr(self, key))
-        if self.vocab_size < 3:
-            raise ConfigError(f"config key data.vocab_size: must be >= 3 (<pad>, <unk> and a word), "
-                              f"got {self.vocab_size}")
-        if not 0.0 < self.valid_fraction < 1.0:
-            raise ConfigError(f"config key data.valid_fraction: must lie in (0, 1), "
-                              f"got {self.valid_fraction}")
 
 
 def _batches(reviews: dict, size: int) -> list[dict]:

@@ -24,7 +24,8 @@ import numpy as np
 from flax import nnx
 
 from jaxlstm.train.engine.average import Average, pooled_mean
-from jaxlstm.train.engine.config_checks import ConfigError, check_positive
+from jaxlstm.train.engine.config_checks import ConfigError
+from jaxlstm.train.lab.data_options import Positive, option
 from jaxlstm.train.lab.tasks.base import Task, cross_entropy
 from jaxlstm.train.lab.tasks.char_lm import CharLM, TextData, read_text, unigram_baseline, vocab_dims
 
@@ -76,13 +77,9 @@ def split_documents(text: str, separator: str, pieces: int) -> list[str]:
 
 @dataclass
 class StreamLMData(TextData):
+    seq_len: int = option(64, Positive())
     document_separator: str = ""
-    eval_lanes: int = 32
-
-    def validate(self):
-        super().validate()
-        check_positive("data.seq_len", self.seq_len)
-        check_positive("data.eval_lanes", self.eval_lanes)
+    eval_lanes: int = option(32, Positive())
 
 
 class StreamLM(Task):

@@ -41,10 +41,25 @@ from jaxlstm.nn.crf import allowed_start, allowed_transitions
 from jaxlstm.nn.tagger import BiLSTMCRF
 from jaxlstm.train.engine.average import Average, mean_over_batches
 from jaxlstm.train.engine.config_checks import ConfigError
+from jaxlstm.train.lab.data_options import AtLeast, Fraction, OneOf, option
 from jaxlstm.train.lab.tasks.base import Task
 
 _CHUNK_TAG = re.compile(r"^(O|[BIES]-.+)$")
 _BUCKET = 16  # the shortest batch width; widths double from it (few distinct shapes to jit)
+
+
+def _check_source_files(data) -> None:
+    """The paths and tag column are read with data.source=conll only, which needs train_path."""
+    if data.source == "synthetic":
+        for key in ("train_path", "valid_path"):
+            if getattr(data, key) is not None:
+                raise ConfigError(f"config key data.{key}: is read only with data.source=conll, "
+                                  f"got data.source={data.source!r}")
+    elif data.train_path is None:
+        raise ConfigError("config key data.train_path: data.source=conll needs the path of a "
+                          "CoNLL file, got null")
+    else:
+        data.column()
 
 
 @dataclass
@@ -59,42 +74,20 @@ class TaggingData:
     than `min_freq` times become <unk>.
     """
 
-    source: str = "synthetic"
-    train_size: int = 2000
-    eval_size: int = 500
+    source: str = option("synthetic", OneOf(("synthetic", "conll")))
+    train_size: int = option(2000, AtLeast(1))
+    eval_size: int = option(500, AtLeast(1))
     train_path: Optional[str] = None
     valid_path: Optional[str] = None
-    valid_fraction: float = 0.1
-    format: str = "conll2003"
+    valid_fraction: float = option(0.1, Fraction())
+    format: str = option("conll2003", OneOf(("conll2003", "conllu")))
     tag_column: Optional[str] = None
     lower: bool = False
-    min_freq: int = 1
+    min_freq: int = option(1, AtLeast(1))
     use_crf: bool = True
-    eval_batch_size: int = 256
+    eval_batch_size: int = option(256, AtLeast(1))
 
-    def validate(self):
-        if self.source not in ("synthetic", "conll"):
-            raise ConfigError(f"config key data.source: must be one of ['synthetic', 'conll'], "
-                              f"got {self.source!r}")
-        if self.format not in ("conll2003", "conllu"):
-            raise ConfigError(f"config key data.format: must be one of ['conll2003', 'conllu'], "
-                              f"got {self.format!r}")
-        for key in ("train_size", "eval_size", "min_freq", "eval_batch_size"):
-            if getattr(self, key) < 1:
-                raise ConfigError(f"config key data.{key}: must be >= 1, got {getattr(self, key)}")
-        if not 0.0 < self.valid_fraction < 1.0:
-            raise ConfigError(f"config key data.valid_fraction: must lie in (0, 1), "
-                              f"got {self.valid_fraction}")
-        if self.source == "synthetic":
-            for key in ("train_path", "valid_path"):
-                if getattr(self, key) is not None:
-                    raise ConfigError(f"config key data.{key}: is read only with data.source=conll, "
-                                      f"got data.source={self.source!r}")
-            return
-        if self.train_path is None:
-            raise ConfigError("config key data.train_path: data.source=conll needs the path of a "
-                              "CoNLL file, got null")
-        self.column()
+    cross_checks = (_check_source_files,)
 
     def column(self):
         """The tag column: an int index (conll2003, conllu) or a CoNLL-U field name."""

@@ -13,16 +13,13 @@ import numpy as np
 
 from jaxlstm.data.temporal_order import CLASSES, SYMBOLS, temporal_order
 from jaxlstm.nn.heads import SequenceClassifier
-from jaxlstm.train.engine.config_checks import check_positive
+from jaxlstm.train.lab.data_options import Positive, option
 from jaxlstm.train.lab.tasks.base import Task, cross_entropy
 
 
 @dataclass
 class TemporalOrderData:
-    eval_size: int = 512
-
-    def validate(self):
-        check_positive("data.eval_size", self.eval_size)
+    eval_size: int = option(512, Positive())
 
 
 def _batch(data) -> dict:

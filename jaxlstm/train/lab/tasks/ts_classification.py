@@ -26,8 +26,15 @@ import numpy as np
 from jaxlstm.data.ragged import pad_frames
 from jaxlstm.data.uea import bundled_ts_path, load_ts_pair
 from jaxlstm.nn.heads import SequenceClassifier
-from jaxlstm.train.engine.config_checks import ConfigError, check_choice
+from jaxlstm.train.engine.config_checks import ConfigError
+from jaxlstm.train.lab.data_options import Fraction, OneOf, option
 from jaxlstm.train.lab.tasks.classification import Classification
+
+
+def _check_files(data) -> None:
+    if (data.train_file is None) != (data.test_file is None):
+        raise ConfigError(f"config keys data.train_file/data.test_file: give both or neither, got "
+                          f"train_file={data.train_file!r}, test_file={data.test_file!r}")
 
 
 @dataclass
@@ -35,19 +42,12 @@ class TsClassificationData:
     dataset: str = "JapaneseVowels"
     train_file: Optional[str] = None
     test_file: Optional[str] = None
-    valid_fraction: float = 0.2
+    valid_fraction: float = option(0.2, Fraction())
     split_seed: int = 0
     standardize: bool = True
-    pooling: str = "last"
+    pooling: str = option("last", OneOf(("last", "mean")))
 
-    def validate(self):
-        check_choice("data.pooling", self.pooling, ("last", "mean"))
-        if not 0.0 < self.valid_fraction < 1.0:
-            raise ConfigError(f"config key data.valid_fraction: must lie in (0, 1), "
-                              f"got {self.valid_fraction}")
-        if (self.train_file is None) != (self.test_file is None):
-            raise ConfigError(f"config keys data.train_file/data.test_file: give both or neither, got "
-                              f"train_file={self.train_file!r}, test_file={self.test_file!r}")
+    cross_checks = (_check_files,)
 
 
 def feature_scaler(xs: list) -> tuple[np.ndarray, np.ndarray]:
