@@ -36,7 +36,7 @@ def load_config(*args, **kwargs):
 
 
 def _config_error(message: str) -> Exception:
-    from jaxlstm.train.lab.config import ConfigError
+    from jaxlstm.train.engine.config_checks import ConfigError
 
     return ConfigError(message)
 
@@ -288,7 +288,7 @@ def main(argv=None) -> int:
     try:
         from jaxlstm.train.engine import distributed
         from jaxlstm.train.engine.checkpoint import CheckpointError
-        from jaxlstm.train.lab.config import ConfigError
+        from jaxlstm.train.engine.config_checks import ConfigError
         from jaxlstm.train.engine.checkpoint import quiet_orbax_background_errors
         from jaxlstm.train.lab.config_run import RunExists, TrainingDiverged
         from jaxlstm.train.engine.run_folder import RunFolderError

@@ -13,7 +13,9 @@ import re
 
 import yaml
 
-from jaxlstm.train.lab.config import Config, ConfigError, ModelConfig, OptimConfig, TrainConfig
+from jaxlstm.train.engine.config_checks import ConfigError
+from jaxlstm.train.engine.settings import TrainConfig
+from jaxlstm.train.lab.config import Config, ModelConfig, OptimConfig
 from jaxlstm.train.lab.tasks import TASKS, get_task
 
 SECTIONS = (("model", ModelConfig), ("optim", OptimConfig), ("train", TrainConfig))
