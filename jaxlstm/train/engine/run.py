@@ -1,4 +1,5 @@
-"""`run_training`: train a `Trainer` into a run folder; `fit_model`: the same for your own model.
+"""`run_training`: train a `Trainer` into a run folder (its steps: `step_loop.StepLoop`);
+`fit_model`: the same for your own model.
 
 A run folder holds
   metrics.jsonl       one line per logged train step and per evaluation
@@ -123,7 +124,8 @@ def run_training(trainer: Trainer, run_dir, settings: TrainConfig, *, monitor: s
 
 def _train(trainer: Trainer, run_dir: Path, tc: TrainConfig, *, monitor, monitor_mode, name, resume,
            quiet, callbacks, baseline, title, writer_config, summary_extra, main, folder) -> dict:
-    """The body of `run_training`, run while holding the run folder's lock."""
+    """The body of `run_training`, run while holding the run folder's lock: the steps, then
+    the summary, the learning curves and summary.json."""
     loop = StepLoop(trainer, run_dir, tc, monitor=monitor, monitor_mode=monitor_mode, name=name,
                     resume=resume, quiet=quiet, callbacks=callbacks, writer_config=writer_config,
                     main=main, folder=folder)
