@@ -19,7 +19,7 @@ from jaxlstm.train.lab.config_run import TaskTrainer, fit, load_run
 from jaxlstm.train.lab.load_model import load_model
 from jaxlstm.train.lab.optim import make_optimizer, make_schedule
 from jaxlstm.train.lab.tasks import TASKS, Task, get_task, register_task
-from jaxlstm.train.moved import moved_submodules
+from jaxlstm.train.moved import keep_attributes, moved_submodules
 
 __all__ = [
     "Average", "Callback", "CheckpointError", "CheckpointMismatch", "Config", "ConfigError", "ModelConfig", "OptimConfig",
@@ -33,3 +33,4 @@ __getattr__ = moved_submodules(__name__, (
     "generate", "inspect", "interrupt", "load_model", "loop", "mesh", "metrics", "optim", "plots",
     "progress", "provenance", "run", "run_folder", "runlock", "schema", "sweep", "tasks", "trainer",
     "writers"))
+keep_attributes(__name__, ("load_model",))  # the function, not the old module of its name

@@ -25,3 +25,12 @@ def moved_submodules(package: str, names: tuple[str, ...]):
         raise AttributeError(f"module {package!r} has no attribute {name!r}")
 
     return __getattr__
+
+
+def keep_attributes(package: str, names: tuple[str, ...]) -> None:
+    """Keep `package.NAME` for each of `names` (e.g. the function `jaxlstm.train.load_model`)
+    when the deprecated submodule of that name is imported: the import system would set the
+    submodule as the attribute, and now cannot (it then skips it with an ImportWarning)."""
+    module = sys.modules[package]
+    kept = {name: property(lambda self, value=getattr(module, name): value) for name in names}
+    module.__class__ = type("Package", (type(module),), kept)

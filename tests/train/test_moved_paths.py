@@ -10,6 +10,7 @@ import pytest
 
 import jaxlstm.train
 from jaxlstm.train.lab import tasks as lab_tasks
+from jaxlstm.train.lab.load_model import load_model
 
 ENGINE = ("average", "callbacks", "checkpoint", "config_checks", "distributed", "feed", "interrupt",
           "mesh", "metrics", "plots", "progress", "provenance", "run", "run_folder", "runlock",
@@ -44,6 +45,7 @@ def test_an_old_engine_path_is_the_engine_module_and_warns(monkeypatch, name):
 @pytest.mark.parametrize("old", sorted(LAB))
 def test_an_old_lab_path_is_the_lab_module_and_warns(monkeypatch, old):
     _check_moved(monkeypatch, f"jaxlstm.train.{old}", f"jaxlstm.train.lab.{LAB[old]}")
+    assert jaxlstm.train.load_model is load_model  # the function, though a module has its name
 
 
 def test_the_old_tasks_package_is_the_one_registry_and_warns(monkeypatch):
