@@ -27,8 +27,8 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
-from jaxlstm.train.config import load_config  # noqa: E402
-from jaxlstm.train.loop import fit  # noqa: E402
+from jaxlstm.train.lab.config import load_config  # noqa: E402
+from jaxlstm.train.lab.config_run import fit  # noqa: E402
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "forecast.yaml"
 MODELS = {  # label -> overrides

@@ -37,9 +37,9 @@ import numpy as np
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from jaxlstm.train.config import load_config  # noqa: E402
-from jaxlstm.train.loop import fit  # noqa: E402
-from jaxlstm.train.metrics import read_metrics  # noqa: E402
+from jaxlstm.train.lab.config import load_config  # noqa: E402
+from jaxlstm.train.lab.config_run import fit  # noqa: E402
+from jaxlstm.train.engine.metrics import read_metrics  # noqa: E402
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "jsb_chorales.yaml"
 VARIANTS = {

@@ -22,7 +22,7 @@ import sys
 
 from long_lags import argument_parser, run_overrides, train_points
 
-from jaxlstm.train.sweep import write_sweep_report
+from jaxlstm.train.lab.sweep import write_sweep_report
 
 VARIANTS = {
     "vanilla": ["model.variant=vanilla"],

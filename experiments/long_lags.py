@@ -1,6 +1,6 @@
 """Shared helpers of the long-time-lag experiments (`greff_variants.py`, `forget_bias.py`):
 their common command line, and training one config at several override points and seeds
-with `jaxlstm.train.loop.fit`.
+with `jaxlstm.train.lab.config_run.fit`.
 
 A run whose folder already holds a `summary.json` of the same config is read back
 instead of retrained, so an interrupted experiment continues where it stopped (a
@@ -18,9 +18,9 @@ from pathlib import Path
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from jaxlstm.train.config import load_config  # noqa: E402
-from jaxlstm.train.loop import fit  # noqa: E402
-from jaxlstm.train.metrics import read_metrics  # noqa: E402
+from jaxlstm.train.lab.config import load_config  # noqa: E402
+from jaxlstm.train.lab.config_run import fit  # noqa: E402
+from jaxlstm.train.engine.metrics import read_metrics  # noqa: E402
 
 CONFIGS = Path(__file__).resolve().parents[1] / "configs"
 # --quick: a seconds-long smoke test of configs/adding.yaml (T = 10, tiny sizes, 4 steps).

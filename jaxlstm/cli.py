@@ -29,25 +29,25 @@ from jaxlstm.version import __version__
 
 
 def load_config(*args, **kwargs):
-    """`jaxlstm.train.config.load_config`, imported when a command needs it."""
-    from jaxlstm.train.config import load_config as load
+    """`jaxlstm.train.lab.config.load_config`, imported when a command needs it."""
+    from jaxlstm.train.lab.config import load_config as load
 
     return load(*args, **kwargs)
 
 
 def _config_error(message: str) -> Exception:
-    from jaxlstm.train.config import ConfigError
+    from jaxlstm.train.engine.config_checks import ConfigError
 
     return ConfigError(message)
 
 
 def _train(args) -> int:
-    from jaxlstm.train.loop import fit
+    from jaxlstm.train.lab.config_run import fit
 
     overrides = list(args.overrides) + (["train.distributed=true"] if args.distributed else [])
     cfg = load_config(args.config, overrides)
     if cfg.train.distributed:
-        from jaxlstm.train.distributed import initialize
+        from jaxlstm.train.engine.distributed import initialize
 
         initialize(args.coordinator_address, args.num_processes, args.process_id,
                    heartbeat_timeout_seconds=args.heartbeat_timeout)
@@ -81,8 +81,8 @@ def _parse_grid(items) -> dict:
 
 
 def _sweep(args) -> int:
-    from jaxlstm.train.loop import fit
-    from jaxlstm.train.sweep import write_sweep_report
+    from jaxlstm.train.lab.config_run import fit
+    from jaxlstm.train.lab.sweep import write_sweep_report
 
     grid = _parse_grid(args.grid)
     if args.seeds < 1:
@@ -118,7 +118,7 @@ def _note(command: str):
 
 
 def _eval(args) -> int:
-    from jaxlstm.train.loop import load_run
+    from jaxlstm.train.lab.config_run import load_run
 
     cfg, trainer = load_run(args.run_dir, which=args.which, notify=_note("eval"))
     _, eval_step = trainer.compiled_steps()
@@ -133,16 +133,16 @@ def _eval(args) -> int:
 def _generate(args) -> int:
     import json as _json
 
-    from jaxlstm.train.generate import check_sample_args, sample_text
-    from jaxlstm.train.load_model import load_model
-    from jaxlstm.train.tasks.char_lm import vocab_of
+    from jaxlstm.train.lab.generate import check_sample_args, sample_text
+    from jaxlstm.train.lab.load_model import load_model
+    from jaxlstm.train.lab.tasks.char_lm import vocab_of
 
     check_sample_args(args.prompt, args.length, args.temperature, args.seed)  # before loading
     run_dir = Path(args.run_dir)
     if not (run_dir / "config.yaml").is_file():
         raise FileNotFoundError(f"{run_dir} is not a run folder: no config.yaml in it")
     if not (run_dir / "model.json").is_file():  # a run of jaxlstm 0.1: rebuild it with its data
-        from jaxlstm.train.loop import load_run
+        from jaxlstm.train.lab.config_run import load_run
 
         _, trainer = load_run(run_dir, notify=_note("generate"))
         model, spec = trainer.model, {"task": trainer.task.name, "dims": trainer.task.model_dims()}
@@ -159,7 +159,7 @@ def _generate(args) -> int:
 
 
 def _inspect(args) -> int:
-    from jaxlstm.train.inspect import inspect_run
+    from jaxlstm.train.lab.inspect import inspect_run
 
     path = inspect_run(args.run_dir, text=args.text, layer=args.layer, out=args.out,
                        notify=_note("inspect"))
@@ -168,7 +168,7 @@ def _inspect(args) -> int:
 
 
 def _config(args) -> int:
-    from jaxlstm.train.schema import config_schema, task_summaries
+    from jaxlstm.train.lab.schema import config_schema, task_summaries
 
     if args.task is None:
         for name, doc in task_summaries().items():
@@ -286,13 +286,13 @@ def main(argv=None) -> int:
     if extra:
         args.overrides = list(args.overrides) + extra
     try:
-        from jaxlstm.train import distributed
-        from jaxlstm.train.checkpoint import CheckpointError
-        from jaxlstm.train.config import ConfigError
-        from jaxlstm.train.checkpoint import quiet_orbax_background_errors
-        from jaxlstm.train.loop import RunExists, TrainingDiverged
-        from jaxlstm.train.run_folder import RunFolderError
-        from jaxlstm.train.runlock import RunLocked
+        from jaxlstm.train.engine import distributed
+        from jaxlstm.train.engine.checkpoint import CheckpointError
+        from jaxlstm.train.engine.config_checks import ConfigError
+        from jaxlstm.train.engine.checkpoint import quiet_orbax_background_errors
+        from jaxlstm.train.lab.config_run import RunExists, TrainingDiverged
+        from jaxlstm.train.engine.run_folder import RunFolderError
+        from jaxlstm.train.engine.runlock import RunLocked
     except ModuleNotFoundError as e:
         print(f"jaxlstm {args.command}: error: the command needs the training dependencies "
               f"(no module {e.name!r}): pip install 'jaxlstm[train]'", file=sys.stderr)

@@ -8,7 +8,7 @@ import jax
 import numpy as np
 import yaml
 
-from jaxlstm.train.config import load_config
+from jaxlstm.train.lab.config import load_config
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")

@@ -88,3 +88,19 @@ def test_layers_import_downwards():
             if to != part and to not in ALLOWED[part]:
                 wrong.append(f"{name} -> {target}")
     assert not wrong, "imports against the layering:\n" + "\n".join(wrong)
+
+
+def test_the_engine_imports_only_the_engine_of_train():
+    """`jaxlstm.train.engine` trains any model (`fit_model`): it imports nothing of the lab
+    (configs, schema, tasks, `fit(cfg)`), nor their deprecated paths jaxlstm/train/*.py."""
+    wrong = [f"{name} -> {target}" for name, targets in _graph().items()
+             if name.startswith("jaxlstm.train.engine.") for target in targets
+             if target.startswith("jaxlstm.train.") and not target.startswith("jaxlstm.train.engine.")]
+    assert not wrong, "the engine imports the lab or a deprecated path:\n" + "\n".join(wrong)
+
+
+def test_nn_does_not_import_train():
+    wrong = [f"{name} -> {target}" for name, targets in _graph().items()
+             if name.startswith("jaxlstm.nn") for target in targets
+             if target == "jaxlstm.train" or target.startswith("jaxlstm.train.")]
+    assert not wrong, "jaxlstm.nn imports jaxlstm.train:\n" + "\n".join(wrong)

@@ -109,7 +109,7 @@ def test_bad_remat_is_a_clear_error(bad):
 
 
 def test_config_key_model_remat():
-    from jaxlstm.train.config import ConfigError, ModelConfig
+    from jaxlstm.train.lab.config import ConfigError, ModelConfig
 
     assert ModelConfig(remat=128).encoder_kwargs()["remat"] == 128
     assert ModelConfig(remat=True).encoder_kwargs()["remat"] is True

@@ -20,9 +20,9 @@ from jax.test_util import check_grads
 import jaxlstm as J
 from jaxlstm.nn import FamilyCell, FamilyRNN, cells, make_encoder
 from jaxlstm.train import fit_model, load_model
-from jaxlstm.train.config import ConfigError, load_config
-from jaxlstm.train.loop import fit
-from jaxlstm.train.schema import config_schema
+from jaxlstm.train.lab.config import ConfigError, load_config
+from jaxlstm.train.lab.config_run import fit
+from jaxlstm.train.lab.schema import config_schema
 from tests.core import toy_family as toy
 
 

@@ -10,8 +10,8 @@ import jaxlstm as J
 from jaxlstm.nn import make_encoder
 from jaxlstm.nn.modern import ModernRNN
 from jaxlstm.nn.xlstm_blocks import XLSTM, block_kinds
-from jaxlstm.train.config import ConfigError, load_config
-from jaxlstm.train.loop import fit
+from jaxlstm.train.lab.config import ConfigError, load_config
+from jaxlstm.train.lab.config_run import fit
 
 LAYERS = {"slstm": J.slstm, "mlstm": J.mlstm, "minlstm": J.minlstm, "mingru": J.mingru}
 

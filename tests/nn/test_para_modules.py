@@ -9,8 +9,8 @@ from flax import nnx
 
 import jaxlstm as J
 from jaxlstm.nn.modern import ModernRNN
-from jaxlstm.train.config import ConfigError, load_config
-from jaxlstm.train.loop import fit
+from jaxlstm.train.lab.config import ConfigError, load_config
+from jaxlstm.train.lab.config_run import fit
 
 
 @pytest.mark.parametrize("family,layer", [("paralstm", J.paralstm), ("paragru", J.paragru)])

@@ -13,7 +13,7 @@ import numpy as np
 
 from jaxlstm.cli import main
 from jaxlstm.train import load_run
-from jaxlstm.train.metrics import read_metrics
+from jaxlstm.train.engine.metrics import read_metrics
 
 
 def _truncate_largest_file(step_dir):

@@ -14,7 +14,7 @@ import pytest
 
 from jaxlstm.cli import main
 from jaxlstm.train import TaskTrainer, TrainingDiverged, fit, load_config, load_run
-from jaxlstm.train.checkpoint import Checkpoints
+from jaxlstm.train.engine.checkpoint import Checkpoints
 
 OVERFLOW = ["optim.name=sgd", "optim.momentum=0.0", "optim.clip_norm=null", "optim.learning_rate=1e300",
             "train.checkpoint_every=1", "train.eval_every=1"]

@@ -21,9 +21,9 @@ import pytest
 
 from jaxlstm.cli import main
 from jaxlstm.train import TaskTrainer, load_run
-from jaxlstm.train.checkpoint import Checkpoints
-from jaxlstm.train.interrupt import RunInterrupted, StepInterrupt
-from jaxlstm.train.metrics import read_metrics
+from jaxlstm.train.engine.checkpoint import Checkpoints
+from jaxlstm.train.engine.interrupt import RunInterrupted, StepInterrupt
+from jaxlstm.train.engine.metrics import read_metrics
 
 EXE = str(Path(sys.executable).parent / "jaxlstm")
 

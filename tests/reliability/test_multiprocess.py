@@ -25,7 +25,7 @@ import jax
 import numpy as np
 
 from jaxlstm.train import fit, load_config, load_run
-from jaxlstm.train.metrics import read_metrics
+from jaxlstm.train.engine.metrics import read_metrics
 import pytest
 
 pytestmark = pytest.mark.slow  # minutes on 2 cores: the slow tier (.ci/run)

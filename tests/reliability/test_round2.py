@@ -21,11 +21,11 @@ from jaxlstm.cli import main
 from jaxlstm.nn import LSTM
 from jaxlstm.nn.xlstm_blocks import XLSTM
 from jaxlstm.train import CheckpointMismatch, ConfigError, fit_model, load_config
-from jaxlstm.train.checkpoint import quiet_orbax_background_errors
-from jaxlstm.train.generate import sample_text
-from jaxlstm.train.metrics import MetricsFileError
-from jaxlstm.train.run_folder import RunFolderError
-from jaxlstm.train.schema import config_schema
+from jaxlstm.train.engine.checkpoint import quiet_orbax_background_errors
+from jaxlstm.train.lab.generate import sample_text
+from jaxlstm.train.engine.metrics import MetricsFileError
+from jaxlstm.train.engine.run_folder import RunFolderError
+from jaxlstm.train.lab.schema import config_schema
 from tests.train.test_fit_model import VALID, batch_of, make_net, mse
 
 QUIET = dict(quiet=True)
@@ -92,7 +92,7 @@ def test_a_run_folder_deleted_while_training_stops_the_run(tmp_path):
 
 
 def test_a_run_folder_deleted_while_jaxlstm_train_runs_exits_2(tiny_lm, tmp_path, capsys, monkeypatch):
-    from jaxlstm.train.trainer import Trainer
+    from jaxlstm.train.engine.trainer import Trainer
 
     run = tmp_path / "runs" / "tiny"
     batch = Trainer.batch
@@ -143,7 +143,7 @@ def test_a_run_folder_that_is_a_file_is_refused_naming_it(tiny_lm, tmp_path, cap
 def test_unwritable_folders_are_refused_before_anything_is_built(tiny_lm, tmp_path, capsys, monkeypatch):
     import os
 
-    import jaxlstm.train.run_folder as run_folder
+    import jaxlstm.train.engine.run_folder as run_folder
 
     denied = set()
     monkeypatch.setattr(run_folder, "_writable", lambda path: os.path.abspath(path) not in denied)
@@ -302,7 +302,7 @@ def test_a_section_that_is_not_a_mapping_and_duplicate_keys_are_named(tmp_path):
 
 
 def test_config_schema_documents_the_data_section_of_every_task():
-    from jaxlstm.train.tasks import TASKS
+    from jaxlstm.train.lab.tasks import TASKS
 
     for task in TASKS:
         line = next(x for x in config_schema(task).splitlines() if x.startswith("data:"))

@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 import yaml
 
-import jaxlstm.train.runlock as runlock
+import jaxlstm.train.engine.runlock as runlock
 from jaxlstm.cli import main
 from jaxlstm.train import load_run
-from jaxlstm.train.metrics import read_metrics
-from jaxlstm.train.runlock import RunLock, RunLocked
+from jaxlstm.train.engine.metrics import read_metrics
+from jaxlstm.train.engine.runlock import RunLock, RunLocked
 
 EXE = str(Path(sys.executable).parent / "jaxlstm")
 

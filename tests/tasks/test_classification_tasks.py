@@ -11,11 +11,11 @@ import pytest
 
 from jaxlstm.cli import main
 from jaxlstm.data.imdb import write_toy_imdb
-from jaxlstm.train.config import ConfigError, load_config
-from jaxlstm.train.loop import fit
-from jaxlstm.train.tasks import get_task
-from jaxlstm.train.average import mean_over_batches as held_out_metrics
-from jaxlstm.train.tasks.classification import majority_accuracy
+from jaxlstm.train.lab.config import ConfigError, load_config
+from jaxlstm.train.lab.config_run import fit
+from jaxlstm.train.lab.tasks import get_task
+from jaxlstm.train.engine.average import mean_over_batches as held_out_metrics
+from jaxlstm.train.lab.tasks.classification import majority_accuracy
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 

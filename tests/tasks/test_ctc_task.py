@@ -9,9 +9,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxlstm.train.config import ConfigError, load_config
-from jaxlstm.train.loop import fit
-from jaxlstm.train.tasks.ctc import CTC, CTCData, ctc_examples, greedy_ler, reference_labels
+from jaxlstm.train.lab.config import ConfigError, load_config
+from jaxlstm.train.lab.config_run import fit
+from jaxlstm.train.lab.tasks.ctc import CTC, CTCData, ctc_examples, greedy_ler, reference_labels
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 

@@ -10,11 +10,11 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 
-import jaxlstm.train.tasks.forecast as forecast_module
+import jaxlstm.train.lab.tasks.forecast as forecast_module
 from jaxlstm.cli import main
-from jaxlstm.train.config import ConfigError, load_config
-from jaxlstm.train.tasks import get_task
-from jaxlstm.train.tasks.forecast import seasonal_naive
+from jaxlstm.train.lab.config import ConfigError, load_config
+from jaxlstm.train.lab.tasks import get_task
+from jaxlstm.train.lab.tasks.forecast import seasonal_naive
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 SERIES = 100.0 + np.random.default_rng(3).normal(size=40).cumsum()  # 40 values, in "ppm"

@@ -11,10 +11,10 @@ import numpy as np
 import pytest
 
 from jaxlstm.data.reber import SYMBOL_ID, SYMBOLS, legal_next, multi_hot, one_hot, reber_string
-from jaxlstm.train.config import ConfigError, load_config
-from jaxlstm.train.loop import fit
-from jaxlstm.train.tasks import get_task
-from jaxlstm.train.tasks.reber import stream_metrics, string_starts, topk_correct
+from jaxlstm.train.lab.config import ConfigError, load_config
+from jaxlstm.train.lab.config_run import fit
+from jaxlstm.train.lab.tasks import get_task
+from jaxlstm.train.lab.tasks.reber import stream_metrics, string_starts, topk_correct
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 

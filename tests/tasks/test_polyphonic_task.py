@@ -13,11 +13,11 @@ import numpy as np
 import pytest
 
 from jaxlstm.data.poly_music import load_poly_music
-from jaxlstm.train.config import ConfigError, load_config
-from jaxlstm.train.load_model import load_model
-from jaxlstm.train.loop import fit
-from jaxlstm.train.tasks import get_task
-from jaxlstm.train.tasks.polyphonic import (bernoulli_nll_terms, marginal_nll, next_frame_batch,
+from jaxlstm.train.lab.config import ConfigError, load_config
+from jaxlstm.train.lab.load_model import load_model
+from jaxlstm.train.lab.config_run import fit
+from jaxlstm.train.lab.tasks import get_task
+from jaxlstm.train.lab.tasks.polyphonic import (bernoulli_nll_terms, marginal_nll, next_frame_batch,
                                             random_window)
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"

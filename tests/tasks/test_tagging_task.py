@@ -12,9 +12,9 @@ from flax import nnx
 from jaxlstm.data.conll import write_conll
 from jaxlstm.data.conlleval import entity_f1
 from jaxlstm.data.tagged import TaggedSentence
-from jaxlstm.train.config import ConfigError, load_config
-from jaxlstm.train.loop import fit
-from jaxlstm.train.tasks.tagging import Tagging, constraint_scheme, is_chunk_tagset, tag_scores
+from jaxlstm.train.lab.config import ConfigError, load_config
+from jaxlstm.train.lab.config_run import fit
+from jaxlstm.train.lab.tasks.tagging import Tagging, constraint_scheme, is_chunk_tagset, tag_scores
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 
@@ -168,7 +168,7 @@ def test_conll_config_names_the_missing_file(tmp_path):
 
 @pytest.mark.slow
 def test_tagging_config_smoke_and_inspect(tmp_path):
-    from jaxlstm.train.inspect import inspect_run
+    from jaxlstm.train.lab.inspect import inspect_run
 
     cfg = load_config(CONFIGS / "tagging.yaml", [
         f"out_dir={tmp_path}", "train.steps=4", "train.checkpoint_every=4",

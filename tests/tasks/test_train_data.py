@@ -11,10 +11,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-import jaxlstm.train.tasks.forecast as forecast_module
+import jaxlstm.train.lab.tasks.forecast as forecast_module
 from jaxlstm.data.imdb import write_toy_imdb
-from jaxlstm.train.config import ConfigError, load_config
-from jaxlstm.train.tasks import get_task
+from jaxlstm.train.lab.config import ConfigError, load_config
+from jaxlstm.train.lab.tasks import get_task
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 SEED, B = 5, 4
@@ -179,7 +179,7 @@ def test_config_keys_train_order_and_bucket(tiny_lm):
         load_config(tiny_lm, ["train.order=shuffle"])
     with pytest.raises(ConfigError, match=r"config key train.bucket"):
         load_config(tiny_lm, ["train.bucket=sometimes"])
-    from jaxlstm.train.schema import config_schema
+    from jaxlstm.train.lab.schema import config_schema
 
     schema = config_schema("tagging")
     assert "  order: replacement" in schema and "  bucket: false" in schema

@@ -8,10 +8,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jaxlstm.train.config import ConfigError, load_config
-from jaxlstm.train.loop import fit
-from jaxlstm.train.tasks import get_task
-from jaxlstm.train.tasks.ts_classification import feature_scaler
+from jaxlstm.train.lab.config import ConfigError, load_config
+from jaxlstm.train.lab.config_run import fit
+from jaxlstm.train.lab.tasks import get_task
+from jaxlstm.train.lab.tasks.ts_classification import feature_scaler
 
 CONFIGS = Path(__file__).resolve().parents[2] / "configs"
 

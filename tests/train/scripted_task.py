@@ -13,7 +13,7 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from jaxlstm.train.tasks import TASKS, Task, register_task
+from jaxlstm.train.lab.tasks import TASKS, Task, register_task
 
 
 @dataclass

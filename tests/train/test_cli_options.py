@@ -13,7 +13,7 @@ import yaml
 import jaxlstm
 from jaxlstm.cli import build_parser, main
 from jaxlstm.train import load_config
-from jaxlstm.train.tasks import TASKS
+from jaxlstm.train.lab.tasks import TASKS
 
 
 def test_version(capsys):

@@ -16,7 +16,7 @@ import pytest
 from flax import nnx
 
 from jaxlstm.train import Average, Callback, CheckpointMismatch, fit_model, load_model
-from jaxlstm.train.feed import Feed
+from jaxlstm.train.engine.feed import Feed
 
 B, X = 8, 3
 
@@ -394,7 +394,7 @@ def test_a_monitor_that_evaluation_does_not_report_is_named(tmp_path):
 
 
 def test_a_loss_taking_any_arguments_gets_the_key():
-    from jaxlstm.train.trainer import Trainer
+    from jaxlstm.train.engine.trainer import Trainer
 
     seen = []
     trainer = Trainer(make_net(), lambda *args: seen.append(len(args)) or mse(*args[:2]), batch_of,

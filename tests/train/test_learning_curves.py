@@ -2,7 +2,7 @@
 
 import matplotlib.image
 
-from jaxlstm.train.plots import baseline_lines, plot_learning_curves
+from jaxlstm.train.engine.plots import baseline_lines, plot_learning_curves
 
 BASELINE = {"unigram_bpc": 4.7, "uniform_bpc": 6.63, "majority_valid_accuracy": 0.07,
             "majority_test_accuracy": 0.08, "empty_output_ler": 1.0}

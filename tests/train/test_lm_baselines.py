@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from jaxlstm.train import load_config
-from jaxlstm.train.tasks.char_lm import CharLM, unigram_baseline
+from jaxlstm.train.lab.tasks.char_lm import CharLM, unigram_baseline
 
 
 def test_unigram_baseline_by_hand():

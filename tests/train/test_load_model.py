@@ -9,7 +9,7 @@ from flax import nnx
 
 from jaxlstm.cli import main
 from jaxlstm.train import TaskTrainer, fit, load_config, load_model, load_run
-from jaxlstm.train.tasks import get_task
+from jaxlstm.train.lab.tasks import get_task
 
 
 def test_a_config_runs_model_loads_without_its_data(tiny_lm, text_file, capsys, monkeypatch):

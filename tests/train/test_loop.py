@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from jaxlstm.train import OptimConfig, RunExists, TrainingDiverged, fit, load_config, load_run, make_schedule
-from jaxlstm.train.checkpoint import Checkpoints
-from jaxlstm.train.metrics import read_metrics
+from jaxlstm.train.engine.checkpoint import Checkpoints
+from jaxlstm.train.engine.metrics import read_metrics
 
 
 def _leaves(run_dir, which="latest"):

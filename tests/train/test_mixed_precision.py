@@ -18,7 +18,7 @@ from flax import nnx
 import jaxlstm as J
 import jaxlstm.nn as N
 from jaxlstm.train import fit, load_config, load_run
-from jaxlstm.train.config import ConfigError
+from jaxlstm.train.lab.config import ConfigError
 
 UNIT_ROUNDOFF = {jnp.bfloat16: 2.0 ** -9, jnp.float16: 2.0 ** -11}
 

@@ -13,8 +13,8 @@ import numpy as np
 import optax
 import pytest
 
-from jaxlstm.train.config import OptimConfig
-from jaxlstm.train.optim import make_optimizer
+from jaxlstm.train.lab.config import OptimConfig
+from jaxlstm.train.lab.optim import make_optimizer
 
 LR = 0.01
 GRADS = [  # one gradient tree per step: a matrix and a vector

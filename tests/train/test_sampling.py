@@ -11,7 +11,7 @@ import pytest
 from flax import nnx
 
 from jaxlstm.data.text import CharVocab
-from jaxlstm.train.generate import sample_text
+from jaxlstm.train.lab.generate import sample_text
 
 TABLE = np.array([[2.0, 0.0, -1.0],
                   [0.0, 1.0, 0.5],

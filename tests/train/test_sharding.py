@@ -16,7 +16,7 @@ import jax
 import pytest
 
 from jaxlstm.train import ConfigError, TaskTrainer, load_config
-from jaxlstm.train.mesh import make_mesh, parse_mesh
+from jaxlstm.train.engine.mesh import make_mesh, parse_mesh
 
 pytestmark = pytest.mark.slow  # minutes on 2 cores: the slow tier (.ci/run)
 
@@ -158,7 +158,8 @@ def test_distributed_flag_calls_jax_distributed_initialize(tiny_lm, monkeypatch)
     """The arguments `jax.distributed.initialize` gets (two real processes run in
     tests/reliability/test_multiprocess.py)."""
     from jaxlstm import cli
-    from jaxlstm.train import distributed, loop
+    from jaxlstm.train.engine import distributed
+    from jaxlstm.train.lab import config_run as loop
 
     calls, fitted = [], []
     monkeypatch.setattr(jax.distributed, "is_initialized", lambda: bool(calls))

@@ -5,7 +5,7 @@ import json
 
 import pytest
 
-from jaxlstm.train.sweep import write_sweep_report
+from jaxlstm.train.lab.sweep import write_sweep_report
 
 
 def summary(best, steps=10, final=None):

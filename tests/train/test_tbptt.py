@@ -13,9 +13,9 @@ import pytest
 from flax import nnx
 
 from jaxlstm.train import ConfigError, fit, load_config, load_run
-from jaxlstm.train.metrics import read_metrics
-from jaxlstm.train.tasks.base import cross_entropy
-from jaxlstm.train.tasks.stream_lm import StreamLM, document_lanes
+from jaxlstm.train.engine.metrics import read_metrics
+from jaxlstm.train.lab.tasks.base import cross_entropy
+from jaxlstm.train.lab.tasks.stream_lm import StreamLM, document_lanes
 
 DOCS = "\n\n".join(f"the cat sat on mat number {i}." * (1 + i % 3) for i in range(12))
 

@@ -7,9 +7,9 @@ import jax.numpy as jnp
 import numpy as np
 from flax import nnx
 
-from jaxlstm.train.config import load_config
-from jaxlstm.train.loop import fit
-from jaxlstm.train.tasks import TASKS, Task, register_task
+from jaxlstm.train.lab.config import load_config
+from jaxlstm.train.lab.config_run import fit
+from jaxlstm.train.lab.tasks import TASKS, Task, register_task
 
 
 @dataclass

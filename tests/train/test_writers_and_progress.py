@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 
 from jaxlstm.train import fit, load_config
-from jaxlstm.train.progress import Progress
-from jaxlstm.train.writers import make_writers
+from jaxlstm.train.engine.progress import Progress
+from jaxlstm.train.engine.writers import make_writers
 from tests.train.scripted_task import scripted_config
 
 RECORDS = [{"step": 5, "split": "train", "loss": 0.5, "grad_norm": 2.0, "seq_per_s": 100.0},

@@ -1,36 +1,19 @@
-"""The task registry: `get_task(name)` returns the `Task` class of a config's `task:`."""
+"""Deprecated path of `jaxlstm.train.lab.tasks`: the same registry (`TASKS`, `get_task`,
+`register_task`) and task classes."""
 
-from jaxlstm.train.tasks.adding import Adding
-from jaxlstm.train.tasks.base import Task, cross_entropy
-from jaxlstm.train.tasks.char_lm import CharLM
-from jaxlstm.train.tasks.stream_lm import StreamLM
-from jaxlstm.train.tasks.ctc import CTC
-from jaxlstm.train.tasks.tagging import Tagging
-from jaxlstm.train.tasks.digits import Digits
-from jaxlstm.train.tasks.forecast import Forecast
-from jaxlstm.train.tasks.sentiment import Imdb
-from jaxlstm.train.tasks.reber import ReberContinual
-from jaxlstm.train.tasks.temporal_order import TemporalOrder
-from jaxlstm.train.tasks.polyphonic import Polyphonic
-from jaxlstm.train.tasks.ts_classification import TsClassification
+import warnings
 
-TASKS: dict[str, type] = {t.name: t for t in (CharLM, Adding, TemporalOrder, ReberContinual,
-                                                   Imdb, Digits, Forecast, Tagging, CTC)}
-TASKS[StreamLM.name] = StreamLM
-TASKS[Polyphonic.name] = Polyphonic
-TASKS[TsClassification.name] = TsClassification
+from jaxlstm.train.lab.tasks import (CTC, TASKS, Adding, CharLM, Digits, Forecast, Imdb,  # noqa: F401
+                                     Polyphonic, ReberContinual, StreamLM, Tagging, Task,
+                                     TemporalOrder, TsClassification, cross_entropy, get_task,
+                                     register_task)
+from jaxlstm.train.moved import moved_submodules
 
-
-def register_task(task: type) -> type:
-    """Add a `Task` subclass to the registry (usable as a class decorator)."""
-    TASKS[task.name] = task
-    return task
-
-
-def get_task(name: str) -> type:
-    if name not in TASKS:
-        raise KeyError(f"config key task: must be one of {sorted(TASKS)}, got {name!r}")
-    return TASKS[name]
-
+warnings.warn("jaxlstm.train.tasks is deprecated: it moved to jaxlstm.train.lab.tasks; import it "
+              "from there", DeprecationWarning, stacklevel=2)
 
 __all__ = ["TASKS", "Task", "cross_entropy", "get_task", "register_task"]
+
+__getattr__ = moved_submodules(__name__, (
+    "adding", "base", "char_lm", "classification", "ctc", "digits", "forecast", "polyphonic",
+    "reber", "sentiment", "stream_lm", "tagging", "temporal_order", "ts_classification"))
