@@ -54,7 +54,7 @@ def test_auto_resolves_per_family_and_length():
     assert J.explain(params, XS, spec=spec).mode == "chunkwise"
     assert "default_mode for T=6" in J.explain(params, XS, spec=spec).reason
     minlstm, _ = CALLS["minlstm"]
-    assert J.explain(minlstm, XS).mode == importlib.import_module("jaxlstm.core.minlstm").default_mode(6)
+    assert J.explain(minlstm, XS).mode == J.FAMILIES["minlstm"].default_mode(6)
 
 
 def test_the_lstm_scan_mode_is_planned_by_dispatch():

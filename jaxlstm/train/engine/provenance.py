@@ -13,7 +13,7 @@ from typing import Optional
 
 from jaxlstm.version import __version__
 
-SOURCE_DIR = Path(__file__).resolve().parents[2]  # the folder that holds the jaxlstm package
+SOURCE_DIR = Path(__file__).resolve().parents[3]  # the folder that holds the jaxlstm package
 
 
 def git_commit(directory: Path = SOURCE_DIR) -> tuple[Optional[str], Optional[bool]]:
