@@ -37,6 +37,7 @@ def test_jvp_and_grad_equal_the_sequential_scan(name, mode):
                      jax.grad(loss(mode))(params), jax.grad(loss("scan"))(params))
 
 
+@pytest.mark.slow  # ~40 s a case on 2 cores; the matrix's newton cases check HVPs as well
 @pytest.mark.parametrize("name, mode", [("gru", "newton"), ("gru", "quasi_newton"),
                                         ("lstm", "newton"), ("paralstm", "newton")])
 def test_second_derivatives_equal_the_sequential_scan(name, mode):
