@@ -330,10 +330,10 @@ class FamilyRNN(Recurrent):
         if not isinstance(num_layers, int) or num_layers < 1:
             raise ValueError(f"num_layers must be a positive int, got {num_layers!r}")
         out = hidden_size * (2 if bidirectional else 1)
-        forward = [self._make_cell(family, in_features if k == 0 else out, hidden_size, spec,
-                                   dtype, rngs) for k in range(num_layers)]
-        backward = [self._make_cell(family, in_features if k == 0 else out, hidden_size, spec,
-                                    dtype, rngs) for k in range(num_layers)] if bidirectional else None
+        make = lambda k: self._make_cell(family, in_features if k == 0 else out,  # noqa: E731
+                                         hidden_size, spec, dtype, rngs)
+        forward = [make(k) for k in range(num_layers)]
+        backward = [make(k) for k in range(num_layers)] if bidirectional else None
         self.mode = mode
         self.input_size = in_features  # w_x's first axis is not X for every family (ParaLSTM's heads)
         super().__init__(forward, backward, dropout=dropout, unroll=unroll, remat=remat,
