@@ -41,6 +41,7 @@ from jaxlstm.train.engine import mesh as meshlib
 from jaxlstm.train.engine.callbacks import Callback
 from jaxlstm.train.lab.config import Config, load_config
 from jaxlstm.train.engine.config_checks import ConfigError
+from jaxlstm.train.engine.memory_check import check_batch_fits
 from jaxlstm.train.lab.load_model import restore_checkpoint
 from jaxlstm.train.engine.distributed import initialize as initialize_distributed
 from jaxlstm.train.lab.optim import make_optimizer
@@ -73,12 +74,22 @@ class TaskTrainer(Trainer):
                                   f"{tc.order!r}/{tc.bucket}")
             data = lambda step: task.train_chunk(step, tc.batch_size)  # noqa: E731
         else:
+            _check_batch_fits(cfg, task)
             data = task.train_data(tc.batch_size, tc.seed, tc.order, tc.bucket)
         super().__init__(model, task.loss, data, optimizer=make_optimizer(cfg.optim, tc.steps),
                          evaluate=task.evaluate, seed=tc.seed, grad_accum_steps=tc.grad_accum_steps,
                          mesh=mesh, shard_params=tc.shard_params,
                          initial_carry=task.initial_carry(tc.batch_size) if stateful else None)
         self.cfg, self.task = cfg, task
+
+
+def _check_batch_fits(cfg: Config, task) -> None:
+    """MemoryError naming train.batch_size, before the first batch is built, when one
+    batch cannot fit in the machine's memory (`memory_check.check_batch_fits`)."""
+    tc, m = cfg.train, cfg.model
+    row = task.train_data(1, tc.seed, tc.order, tc.bucket)(0)
+    directions = 2 if m.bidirectional else 1
+    check_batch_fits(row, tc.batch_size, (m.hidden_size or 0) * m.num_layers * directions)
 
 
 class _TaskPlots(Callback):
