@@ -10,6 +10,7 @@ ROOT = Path(__file__).resolve().parents[1]
 PAGES = ["docs/guides/transformations.md"]
 
 
+@pytest.mark.slow  # every example of the page end to end: 40 s on 2 cores
 @pytest.mark.parametrize("page", PAGES)
 def test_guide_examples_run(page):
     text = (ROOT / page).read_text(encoding="utf-8")

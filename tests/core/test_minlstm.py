@@ -88,7 +88,7 @@ def test_shapes_and_lengths_batched_against_numpy(name, H, X, T, data):
     with jax.enable_x64(True):
         params, xs, h0 = _setup(name, X=X, H=H, T=T, seed=T)
         batch = jnp.stack([xs, -xs])
-        _, hs = jax.vmap(lambda x, n: layer(params, x, h0, lengths=n))(batch, jnp.asarray(lengths))
+        _, hs = jax.jit(jax.vmap(lambda x, n: layer(params, x, h0, lengths=n)))(batch, jnp.asarray(lengths))
     for b, n in enumerate(lengths):
         ref = ref_fn(*(np.asarray(a) for a in params), np.asarray(batch[b])[:n], np.asarray(h0))
         np.testing.assert_allclose(hs[b, :n], ref.reshape(n, H), atol=1e-10)

@@ -272,14 +272,15 @@ def test_padded_batches_on_the_kernel_equal_the_scan_with_lengths(reverse):
         return jnp.sum(jnp.sin(hs)) + 0.3 * jnp.sum(h) + jnp.sum(c ** 2), (h, c, hs)
 
     assert _uses_kernel(lambda p, x: loss(None, p, x), params, xs)
-    got = jax.value_and_grad(functools.partial(loss, None), argnums=(0, 1), has_aux=True)(params, xs)
-    want = jax.value_and_grad(functools.partial(loss, "reference"), argnums=(0, 1), has_aux=True)(params, xs)
+    got = jax.jit(jax.value_and_grad(functools.partial(loss, None), argnums=(0, 1), has_aux=True))(params, xs)
+    want = jax.jit(jax.value_and_grad(functools.partial(loss, "reference"), argnums=(0, 1), has_aux=True))(
+        params, xs)
     _assert_trees_close(got, want, 2e-5)
     (_, (_, _, hs)), _ = got
     np.testing.assert_array_equal(hs[1], 0.0)  # length 0: no output
-    per_sequence = jax.vmap(jax.grad(lambda p, x, n: jnp.sum(J.lstm(p, x, lengths=n, reverse=reverse)[0].c)),
-                            in_axes=(None, 0, 0))(params, xs, lengths)
-    reference = jax.vmap(jax.grad(lambda p, x, n: jnp.sum(
-        J.lstm(p, x, lengths=n, reverse=reverse, backend="reference")[0].c)), in_axes=(None, 0, 0))(
+    per_sequence = jax.jit(jax.vmap(jax.grad(lambda p, x, n: jnp.sum(J.lstm(p, x, lengths=n, reverse=reverse)[0].c)),
+                                    in_axes=(None, 0, 0)))(params, xs, lengths)
+    reference = jax.jit(jax.vmap(jax.grad(lambda p, x, n: jnp.sum(
+        J.lstm(p, x, lengths=n, reverse=reverse, backend="reference")[0].c)), in_axes=(None, 0, 0)))(
         params, xs, lengths)
     _assert_trees_close(per_sequence, reference, 2e-5)

@@ -13,8 +13,10 @@ CELLS = {"gru": (J.init_gru, J.gru), "lstm": (J.init_lstm, J.lstm),
          "paralstm": (J.init_paralstm, J.paralstm)}
 
 
-@pytest.mark.parametrize("name, mode", [("gru", "newton"), ("gru", "quasi_newton"),
-                                        ("lstm", "newton"), ("paralstm", "newton")])
+@pytest.mark.parametrize("name, mode", [  # the LSTM's and ParaLSTM's: 15 s each, slow tier
+    ("gru", "newton"), ("gru", "quasi_newton"),
+    pytest.param("lstm", "newton", marks=pytest.mark.slow),
+    pytest.param("paralstm", "newton", marks=pytest.mark.slow)])
 def test_jvp_and_grad_equal_the_sequential_scan(name, mode):
     init, layer = CELLS[name]
     with jax.enable_x64(True):
@@ -38,8 +40,10 @@ def test_jvp_and_grad_equal_the_sequential_scan(name, mode):
 
 
 @pytest.mark.slow  # ~40 s a case on 2 cores; the matrix's newton cases check HVPs as well
-@pytest.mark.parametrize("name, mode", [("gru", "newton"), ("gru", "quasi_newton"),
-                                        ("lstm", "newton"), ("paralstm", "newton")])
+@pytest.mark.parametrize("name, mode", [  # the LSTM's and ParaLSTM's: 15 s each, slow tier
+    ("gru", "newton"), ("gru", "quasi_newton"),
+    pytest.param("lstm", "newton", marks=pytest.mark.slow),
+    pytest.param("paralstm", "newton", marks=pytest.mark.slow)])
 def test_second_derivatives_equal_the_sequential_scan(name, mode):
     """Hessians (forward over reverse) and Hessian-vector products in the parameters and the
     inputs: the rule's solution is the solve again, so no order differentiates the

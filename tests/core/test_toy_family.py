@@ -60,6 +60,7 @@ def test_layer_equals_a_numpy_loop(length, reverse, activation):
     np.testing.assert_allclose(hs, want_hs, rtol=1e-5, atol=1e-6)
 
 
+@pytest.mark.slow  # 23 s on 2 cores
 def test_newton_solve_equals_the_scan_and_gradients_match_finite_differences():
     with jax.enable_x64(True):
         params = jax.tree.map(lambda a: a.astype(jnp.float64),
