@@ -5,15 +5,15 @@ error. Where the kernel overcommits memory, NumPy's allocation of such a batch s
 the process is killed by the out-of-memory killer when the rows are written, with no
 message at all; so the need is estimated from one row and checked first.
 
-The estimate is a lower bound (no false refusals): the host batch itself plus, per row, the
-hidden state every layer keeps for each time step for the backward pass,
+The estimate is a lower bound (no false refusals): the host batch itself (every process builds
+the whole batch) plus, for the rows one process computes at once (`state_rows`: a micro-batch
+of this process's share), the hidden state every layer keeps per time step for the backward pass,
 
-    need = batch_size * (row_bytes + T * hidden_size * num_layers * directions * 4 bytes).
+    need = batch_size * row_bytes + state_rows * T * hidden_size * num_layers * directions * 4 bytes.
 """
 
 from __future__ import annotations
 
-import os
 from typing import Optional
 
 import jax
@@ -42,24 +42,28 @@ def available_bytes() -> Optional[int]:
     return min(found) if found else None
 
 
-def batch_bytes_lower_bound(row: dict, batch_size: int, state_floats_per_step: int) -> int:
+def batch_bytes_lower_bound(row: dict, batch_size: int, state_floats_per_step: int,
+                            state_rows: Optional[int] = None) -> int:
     """Bytes that a training step on `batch_size` rows like `row` (a batch of one row:
     name -> array with a leading axis of 1) needs at the least. `state_floats_per_step`:
-    float32 values a row stores per time step for the backward pass."""
+    float32 values a row stores per time step for the backward pass; `state_rows`: the rows
+    whose states are held at once (default `batch_size`)."""
     leaves = [np.asarray(x) for x in jax.tree.leaves(row)]
     row_bytes = sum(x.nbytes for x in leaves)
     steps = max((x.shape[1] for x in leaves if x.ndim >= 2), default=1)
-    return batch_size * (row_bytes + steps * state_floats_per_step * 4)
+    state_rows = batch_size if state_rows is None else state_rows
+    return batch_size * row_bytes + state_rows * steps * state_floats_per_step * 4
 
 
 def check_batch_fits(row: dict, batch_size: int, state_floats_per_step: int,
-                     available: Optional[int] = None) -> None:
+                     available: Optional[int] = None, state_rows: Optional[int] = None) -> None:
     """MemoryError naming train.batch_size when the lower bound of one batch's memory
-    exceeds the memory available (`available`, default `available_bytes()`)."""
+    (`batch_bytes_lower_bound`) exceeds the memory available (`available`, default
+    `available_bytes()`)."""
     available = available_bytes() if available is None else available
     if available is None:
         return
-    need = batch_bytes_lower_bound(row, batch_size, state_floats_per_step)
+    need = batch_bytes_lower_bound(row, batch_size, state_floats_per_step, state_rows)
     if need > available:
         raise MemoryError(f"config key train.batch_size: one batch of {batch_size} rows needs at "
                           f"least {need / 2**30:.1f} GiB (the rows and the states kept for the "

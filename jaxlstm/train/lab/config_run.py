@@ -89,7 +89,8 @@ def _check_batch_fits(cfg: Config, task) -> None:
     tc, m = cfg.train, cfg.model
     row = task.train_data(1, tc.seed, tc.order, tc.bucket)(0)
     directions = 2 if m.bidirectional else 1
-    check_batch_fits(row, tc.batch_size, (m.hidden_size or 0) * m.num_layers * directions)
+    check_batch_fits(row, tc.batch_size, (m.hidden_size or 0) * m.num_layers * directions,
+                     state_rows=tc.batch_size // (tc.grad_accum_steps * jax.process_count()))
 
 
 class _TaskPlots(Callback):
