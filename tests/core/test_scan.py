@@ -22,20 +22,26 @@ def _setup(spec, proj=None, key=0):
     return params, xs
 
 
+LENGTHS = [0, 1, 4, T]
+
+
 @pytest.mark.parametrize("spec", all_specs(), ids=spec_id)
-@pytest.mark.parametrize("length", [None, 0, 1, 4, T])
 @pytest.mark.parametrize("reverse", [False, True])
-def test_scan_matches_numpy_loop(spec, length, reverse):
+def test_scan_matches_numpy_loop(spec, reverse):
+    """Without lengths, and with each of LENGTHS (one vmapped call: one compile for all)."""
     with jax.enable_x64(True):
         params, xs = _setup(spec, proj=2)
         state0 = J.LSTMState(jnp.full((2,), 0.5), jnp.full((H,), -0.3))
-        lengths = None if length is None else jnp.asarray(length)
-        final, hs = J.lstm(params, xs, state0, spec=spec, lengths=lengths, reverse=reverse)
-        (h_ref, c_ref), hs_ref = np_lstm(as_numpy(params), np.asarray(xs), np.full(2, 0.5),
-                                         np.full(H, -0.3), spec, length, reverse)
-    np.testing.assert_allclose(hs, hs_ref, atol=1e-12)
-    np.testing.assert_allclose(final.h, h_ref, atol=1e-12)
-    np.testing.assert_allclose(final.c, c_ref, atol=1e-12)
+        run = functools.partial(J.lstm, params, xs, state0, spec=spec, reverse=reverse)
+        unmasked = run()
+        masked = jax.vmap(lambda n: run(lengths=n))(jnp.asarray(LENGTHS))
+        for i, length in enumerate([None] + LENGTHS):
+            final, hs = unmasked if length is None else jax.tree.map(lambda a: a[i - 1], masked)
+            (h_ref, c_ref), hs_ref = np_lstm(as_numpy(params), np.asarray(xs), np.full(2, 0.5),
+                                             np.full(H, -0.3), spec, length, reverse)
+            np.testing.assert_allclose(hs, hs_ref, atol=1e-12, err_msg=f"lengths={length}")
+            np.testing.assert_allclose(final.h, h_ref, atol=1e-12, err_msg=f"lengths={length}")
+            np.testing.assert_allclose(final.c, c_ref, atol=1e-12, err_msg=f"lengths={length}")
 
 
 def test_vmap_equals_python_loop_and_padding_does_not_leak():

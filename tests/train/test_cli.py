@@ -66,3 +66,12 @@ def test_console_script_is_installed():
     out = subprocess.run([exe, "--help"], capture_output=True, text=True, check=True).stdout
     for command in ("train", "sweep", "eval", "generate", "inspect"):
         assert command in out
+
+
+def test_python_dash_m_jaxlstm_is_the_command(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "jaxlstm", "config", "--help"],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    bad = subprocess.run([sys.executable, "-m", "jaxlstm", "train", str(tmp_path / "none.yaml")],
+                         capture_output=True, text=True)
+    assert bad.returncode == 2 and "none.yaml" in bad.stderr
