@@ -20,6 +20,7 @@ ALLOWED = {
     "cli": {"core", "nn", "data", "train", "interop", "version"},
     "version": set(),
     "__init__": {"core", "version"},
+    "__main__": {"cli"},
 }
 
 
