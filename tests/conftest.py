@@ -14,13 +14,6 @@ os.environ.setdefault("JAX_COMPILATION_CACHE_DIR",
 os.environ.setdefault("JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS", "0.1")
 os.environ.setdefault("JAX_COMPILATION_CACHE_MAX_SIZE", str(2**30))  # bytes; least recently used go
 
-# The suite's programs are small and run once or a few times: XLA's backend optimisation
-# passes cost more than they save here (compile-bound test files 25 % faster at level 0,
-# measured on 2 cores). The library's own default is untouched; benchmarks never see this.
-if "--xla_backend_optimization_level" not in os.environ.get("XLA_FLAGS", ""):
-    os.environ["XLA_FLAGS"] = (os.environ.get("XLA_FLAGS", "")
-                               + " --xla_backend_optimization_level=0").strip()
-
 from hypothesis import settings  # noqa: E402
 
 # The property tests that compile a model per example take max_examples from the profile:
