@@ -84,13 +84,16 @@ def test_both_loop_layouts_equal_autodiff_of_the_scan(batch, hidden, feature_maj
     jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, rtol=1e-12, atol=1e-12), got, want)
 
 
-def test_fused_gradients_match_finite_differences_to_second_order():
+@pytest.mark.parametrize("order", [1, pytest.param(2, marks=pytest.mark.slow)])
+def test_fused_gradients_match_finite_differences(order):
     with jax.enable_x64(True):
         params, xs, state0 = _setup()
         loss = functools.partial(_loss, J.lstm_batch, lengths=jnp.asarray(LENGTHS), reverse=True)
-        check_grads(loss, (params, xs, state0), order=2, modes=["rev"], atol=1e-6, rtol=1e-6)
+        check_grads(jax.jit(loss), (params, xs, state0), order=order, modes=["rev"], atol=1e-6,
+                    rtol=1e-6)
 
 
+@pytest.mark.slow
 def test_in_loop_weight_gradients_match_finite_differences_to_second_order():
     batch, hidden = 9, 4  # batch-major, B >= 8: the backward accumulates the weight gradients
     assert not layout_for(batch, hidden).feature_major
@@ -101,7 +104,8 @@ def test_in_loop_weight_gradients_match_finite_differences_to_second_order():
         state0 = J.LSTMState(*jax.random.normal(keys[2], (2, batch, hidden), jnp.float64))
         lengths = jax.random.randint(keys[3], (batch,), 0, 5)
         loss = functools.partial(_loss, J.lstm_batch, lengths=lengths)
-        check_grads(loss, (params, xs, state0), order=2, modes=["rev"], atol=1e-6, rtol=1e-6)
+        check_grads(jax.jit(loss), (params, xs, state0), order=2, modes=["rev"], atol=1e-6,
+                    rtol=1e-6)
 
 
 def test_fused_float32_matches_within_rounding():

@@ -1,6 +1,8 @@
 """minLSTM and minGRU: linear-space NumPy equations, sequential vs parallel (log-space
 associative scan) forms in values and gradients, lengths, reverse, stability, errors."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -19,6 +21,7 @@ FAMILIES = {
 MODES = ("sequential", "parallel")
 
 
+@functools.partial(jax.jit, static_argnums=range(5))  # one compile, not one per random op
 def _setup(name, X=3, H=5, T=9, seed=0):
     init = FAMILIES[name][0]
     params = init(jax.random.key(seed), X, H, dtype=jnp.float64)
@@ -76,7 +79,7 @@ def test_gradients_match_finite_differences(name):
     with jax.enable_x64(True):
         params, xs, h0 = _setup(name, T=5, H=3)
         f = lambda p, x, h: layer(p, x, h, mode="parallel", lengths=jnp.asarray(4))[1].sum()  # noqa: E731
-        check_grads(f, (params, xs, h0), order=1, modes=("rev",), atol=1e-6, rtol=1e-6)
+        check_grads(jax.jit(f), (params, xs, h0), order=1, modes=("rev",), atol=1e-6, rtol=1e-6)
 
 
 @settings(deadline=None)  # max_examples: the profile (tests/conftest.py)

@@ -1,6 +1,7 @@
 """mLSTM: NumPy equations, the xlstm package's PyTorch backends, the three forms against each
 other (values and gradients), lengths, state continuation, stability, errors."""
 
+import functools
 import math
 
 import jax
@@ -19,12 +20,17 @@ MODES = ("recurrent", "parallel", "chunkwise")
 
 def _setup(X, H, heads, forget="sigmoid", T=7, seed=0, chunk=3, eps=1e-6):
     spec = J.MLSTMSpec(num_heads=heads, forget_gate=forget, chunk_size=chunk, eps=eps)
+    return (spec, *_arrays(X, H, spec, T, seed))
+
+
+@functools.partial(jax.jit, static_argnums=range(5))  # one compile, not one per random op
+def _arrays(X, H, spec, T, seed):
     params = J.init_mlstm(jax.random.key(seed), X, H, spec, dtype=jnp.float64)
     noise = lambda k, a: a + 0.5 * jax.random.normal(jax.random.key(seed + k), a.shape,  # noqa: E731
                                                      jnp.float64)
     params = params._replace(b=noise(2, params.b), b_gates=noise(3, params.b_gates))
     xs = jax.random.normal(jax.random.key(seed + 1), (T, X), jnp.float64)
-    return spec, params, xs
+    return params, xs
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -159,7 +165,7 @@ def test_gradients_match_finite_differences(mode):
     with jax.enable_x64(True):
         spec, params, xs = _setup(2, 4, 2, T=5, chunk=2)
         f = lambda p, x: J.mlstm(p, x, spec=spec, mode=mode, lengths=jnp.asarray(4))[1].sum()  # noqa: E731
-        check_grads(f, (params, xs), order=1, modes=("rev",), atol=1e-5, rtol=1e-5)
+        check_grads(jax.jit(f), (params, xs), order=1, modes=("rev",), atol=1e-5, rtol=1e-5)
 
 
 @settings(deadline=None)  # max_examples: the profile (tests/conftest.py)

@@ -27,8 +27,8 @@ def test_jvp_and_grad_equal_the_sequential_scan(name, mode):
             return lambda p, x: jax.tree.leaves(layer(p, x, mode=m, lengths=4))
 
         tangents = (jax.tree.map(jnp.ones_like, params), jnp.cos(xs))
-        got = jax.jvp(outputs(mode), (params, xs), tangents)[1]
-        want = jax.jvp(outputs("scan"), (params, xs), tangents)[1]
+        jvp = jax.jit(lambda m, t: jax.jvp(outputs(m), (params, xs), t)[1], static_argnums=0)
+        got, want = jvp(mode, tangents), jvp("scan", tangents)
         for a, b in zip(got, want):
             np.testing.assert_allclose(a, b, atol=1e-9)
 
@@ -36,7 +36,7 @@ def test_jvp_and_grad_equal_the_sequential_scan(name, mode):
             return lambda p: sum(jnp.sum(jnp.sin(t)) for t in outputs(m)(p, xs))
 
         jax.tree.map(lambda a, b: np.testing.assert_allclose(a, b, atol=1e-9),
-                     jax.grad(loss(mode))(params), jax.grad(loss("scan"))(params))
+                     jax.jit(jax.grad(loss(mode)))(params), jax.jit(jax.grad(loss("scan")))(params))
 
 
 @pytest.mark.slow  # ~40 s a case on 2 cores; the matrix's newton cases check HVPs as well

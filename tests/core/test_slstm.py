@@ -1,5 +1,7 @@
 """sLSTM: NumPy equations, the xlstm package's PyTorch cell, gradients, lengths, stability."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -14,10 +16,15 @@ from tests.core.modern_reference import np_slstm
 
 def _setup(X, H, heads, forget="sigmoid", T=7, seed=0, scale=1.0):
     spec = J.SLSTMSpec(num_heads=heads, forget_gate=forget)
+    return (spec, *_arrays(X, H, spec, T, seed, scale))
+
+
+@functools.partial(jax.jit, static_argnums=range(6))  # one compile, not one per random op
+def _arrays(X, H, spec, T, seed, scale):
     params = J.init_slstm(jax.random.key(seed), X, H, spec, dtype=jnp.float64)
     params = jax.tree.map(lambda a: a * scale, params)
     xs = jax.random.normal(jax.random.key(seed + 1), (T, X), jnp.float64)
-    return spec, params, xs
+    return params, xs
 
 
 @pytest.mark.parametrize("forget", ["sigmoid", "exp"])
@@ -96,7 +103,7 @@ def test_gradients_match_finite_differences(forget):
     with jax.enable_x64(True):
         spec, params, xs = _setup(2, 4, 2, forget, T=4)
         f = lambda p, x: J.slstm(p, x, spec=spec, lengths=jnp.asarray(3))[1].sum()  # noqa: E731
-        check_grads(f, (params, xs), order=1, modes=("rev",), atol=1e-5, rtol=1e-5)
+        check_grads(jax.jit(f), (params, xs), order=1, modes=("rev",), atol=1e-5, rtol=1e-5)
 
 
 @settings(deadline=None)  # max_examples: the profile (tests/conftest.py)

@@ -38,7 +38,7 @@ def test_config_modes():
         load_config({"model": {"cell": "paragru", "mode": "parallel"}})
 
 
-@pytest.mark.parametrize("cell", ["paralstm", "paragru"])
+@pytest.mark.parametrize("cell", ["paragru", pytest.param("paralstm", marks=pytest.mark.slow)])
 def test_char_lm_trains_with_newton(cell, tmp_path, text_file):
     cfg = load_config({
         "name": cell, "task": "char_lm", "out_dir": str(tmp_path),

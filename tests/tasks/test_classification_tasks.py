@@ -141,6 +141,7 @@ def test_imdb_config_learns_the_toy_corpus(toy_imdb, tmp_path):
     assert summary["final"]["valid/test_accuracy"] > 0.8  # ~0.91 measured
 
 
+@pytest.mark.slow
 def test_digits_config_smoke_with_inspect(tmp_path, capsys):
     overrides = [f"out_dir={tmp_path}", "model.hidden_size=16", "train.steps=40", "train.eval_every=40",
                  "train.checkpoint_every=40", "optim.warmup_steps=5", "optim.learning_rate=0.02"]

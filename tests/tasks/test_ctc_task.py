@@ -110,6 +110,7 @@ def test_bad_data_keys_name_the_key(data, key):
         load_config({"task": "ctc", "data": data})
 
 
+@pytest.mark.slow
 def test_ctc_config_smoke(tmp_path):
     cfg = load_config(CONFIGS / "ctc.yaml", [
         f"out_dir={tmp_path}", "train.steps=4", "train.eval_every=4", "train.checkpoint_every=4",

@@ -96,6 +96,7 @@ def test_windows_longer_than_a_part_name_the_keys():
         get_task("forecast")(cfg)
 
 
+@pytest.mark.slow
 def test_forecast_config_smoke_with_inspect(tmp_path):
     overrides = [f"out_dir={tmp_path}", "model.hidden_size=8", "train.steps=4", "train.eval_every=4",
                  "train.checkpoint_every=4", "optim.warmup_steps=2", "data.input_len=16", "data.season=null",

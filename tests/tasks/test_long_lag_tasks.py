@@ -193,6 +193,7 @@ TINY = {
 }
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("config", sorted(TINY))
 def test_config_runs_a_few_steps(config, tmp_path):
     overrides = TINY[config] + [f"out_dir={tmp_path}", "model.hidden_size=8", "train.steps=4",

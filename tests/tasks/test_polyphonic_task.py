@@ -109,6 +109,7 @@ def tiny(folder, cache, out, *extra):
         "train.progress=false", *extra])
 
 
+@pytest.mark.slow
 def test_jsb_config_trains_two_steps_on_a_tiny_corpus(tiny_corpus, tmp_path):
     cfg = tiny(tiny_corpus, tmp_path / "cache", tmp_path / "runs", "data.input_noise=0.1",
                "data.max_train_steps=5")

@@ -188,6 +188,7 @@ def _conll2003_rows(sentences):
              for i, (tok, tag) in enumerate(zip(s.tokens, s.tags))] for s in sentences]
 
 
+@pytest.mark.slow
 def test_conll_config_smoke_on_a_generated_conll2003_file(tmp_path):
     from jaxlstm.data.synthetic_tagging import synthetic_tagging
 

@@ -83,6 +83,7 @@ def test_majority_baseline_on_japanese_vowels():
     assert (task.train["lengths"].min(), task._test[0]["lengths"].max()) >= (7, 25)
 
 
+@pytest.mark.slow
 def test_japanese_vowels_config_trains_two_steps(tmp_path):
     pytest.importorskip("sktime")
     cfg = load_config(CONFIGS / "japanese_vowels.yaml", [
