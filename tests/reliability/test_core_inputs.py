@@ -66,6 +66,15 @@ def _loop(family, spec, params, xs, reverse=False):
     return state, jnp.stack([outs[t] for t in range(xs.shape[0])]) if outs else None
 
 
+@functools.lru_cache(maxsize=None)
+def _batched(name, reverse):
+    """The layer of row `name`, jitted and vmapped over (xs, lengths) of shape (2, T, X), (2,):
+    one compile shared by the padding and the clamping tests."""
+    run = _make(ROWS[IDS.index(name)])[3]
+    return jax.jit(jax.vmap(lambda p, x, n: run(p, x, lengths=n, reverse=reverse),
+                            in_axes=(None, 0, 0)))
+
+
 def _close(a, b, tol=2e-5):
     for x, y in zip(jax.tree.leaves(a), jax.tree.leaves(b)):
         np.testing.assert_allclose(np.asarray(x), np.asarray(y), rtol=tol, atol=tol)
@@ -76,14 +85,15 @@ def _close(a, b, tol=2e-5):
 @pytest.mark.parametrize("bad", [np.nan, np.inf], ids=["nan", "inf"])
 @pytest.mark.parametrize("row", ROWS, ids=IDS)
 def test_non_finite_padding_never_reaches_valid_outputs_or_the_final_state(row, bad, reverse):
-    family, spec, params, run = _make(row)
+    family, spec, params, _ = _make(row)
     xs = _xs()
     padded = xs.at[N:].set(bad)
-    final, hs = run(params, padded, lengths=N, reverse=reverse)
+    finals, hs = _batched(row[0], reverse)(params, jnp.stack([padded, xs]), jnp.array([N, N]))
     want_final, want_hs = _loop(family, spec, params, xs[:N], reverse=reverse)
-    _close(final, want_final)
-    _close(hs[:N], want_hs)
-    np.testing.assert_array_equal(np.asarray(hs[N:]), 0.0)
+    for b in range(2):  # padded with `bad`, and with the valid rows' own continuation
+        _close(jax.tree.map(lambda a: a[b], finals), want_final)
+        _close(hs[b, :N], want_hs)
+        np.testing.assert_array_equal(np.asarray(hs[b, N:]), 0.0)
 
 
 # finding 3: in every form a non-finite input at step t reaches no step before t
@@ -132,10 +142,9 @@ def test_out_of_range_lengths_are_an_error_where_concrete(row):
 @pytest.mark.parametrize("reverse", [False, True], ids=["fw", "bw"])
 @pytest.mark.parametrize("row", ROWS, ids=IDS)
 def test_out_of_range_lengths_under_jit_are_clamped_to_0_and_t(row, reverse):
-    family, spec, params, run = _make(row)
+    family, spec, params, _ = _make(row)
     xs = _xs()
-    batched = jax.jit(jax.vmap(lambda x, n: run(params, x, lengths=n, reverse=reverse)))
-    final, hs = batched(jnp.stack([xs, xs]), jnp.array([-3, T + 30]))
+    final, hs = _batched(row[0], reverse)(params, jnp.stack([xs, xs]), jnp.array([-3, T + 30]))
     zero = family.zero_state(params, spec)
     _close(jax.tree.map(lambda a: a[0], final), zero, tol=0)   # -3 acts as 0: no step
     np.testing.assert_array_equal(np.asarray(hs[0]), 0.0)
@@ -150,7 +159,7 @@ def test_float32_params_with_float64_inputs_compute_in_float64(row):
     with jax.enable_x64(True):
         family, spec, params, run = _make(row, jnp.float32)
         xs = _xs(dtype=jnp.float64)
-        final, hs = run(params, xs, lengths=N)
+        final, hs = jax.jit(run)(params, xs, lengths=N)
         assert hs.dtype == jnp.float64
         assert all(leaf.dtype == jnp.float64 for leaf in jax.tree.leaves(final))
         params64 = jax.tree.map(lambda a: a.astype(jnp.float64), params)
