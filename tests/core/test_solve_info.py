@@ -19,8 +19,9 @@ def test_public_function_returns_solve_info(name):
     with jax.enable_x64(True):
         params = init(jax.random.key(0))
         xs = jax.random.normal(jax.random.key(1), (T, X), jnp.float64)
-        want_final, want_hs = layer(params, xs, mode=sequential)
-        final, hs, info = layer(params, xs, mode="newton", max_iters=T, return_info=True)
+        run = jax.jit(layer, static_argnames=("mode", "max_iters", "return_info"))
+        want_final, want_hs = run(params, xs, mode=sequential)
+        final, hs, info = run(params, xs, mode="newton", max_iters=T, return_info=True)
         np.testing.assert_allclose(hs, want_hs, rtol=1e-9, atol=1e-11)
         for a, b in zip(jax.tree.leaves(final), jax.tree.leaves(want_final)):
             np.testing.assert_allclose(a, b, rtol=1e-9, atol=1e-11)
@@ -28,7 +29,7 @@ def test_public_function_returns_solve_info(name):
         assert 0 <= int(info.iterations) <= T
         assert float(info.residual) <= default_tol(jnp.float64)
         # no iterations allowed: the sequential scan's result, flagged as a fallback
-        _, hs0, info0 = layer(params, xs, mode="quasi_newton", max_iters=0, return_info=True)
+        _, hs0, info0 = run(params, xs, mode="quasi_newton", max_iters=0, return_info=True)
         if not bool(info0.converged):
             assert bool(info0.fell_back) and int(info0.iterations) == 0
         np.testing.assert_allclose(hs0, want_hs, rtol=1e-9, atol=1e-11)

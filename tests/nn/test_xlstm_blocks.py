@@ -103,7 +103,7 @@ def test_block_matches_the_documented_equations(kind, mode, heads):
     block = make(heads, mode)
     _perturb(block, 1)
     xs = np.random.default_rng(2).standard_normal((2, 7, 8)).astype(np.float32)
-    out, _ = block(jnp.asarray(xs))
+    out, _ = nnx.jit(lambda m, x: m(x))(block, jnp.asarray(xs))
     for b in range(2):
         np.testing.assert_allclose(out[b], reference(block, xs[b].astype(np.float64), heads),
                                    rtol=RTOL, atol=ATOL)
@@ -123,7 +123,7 @@ def test_xlstm_stack_matches_the_blocks_composed_and_masks_padding():
     _perturb(model, 3)
     xs = np.random.default_rng(4).standard_normal((2, 6, 3)).astype(np.float32)
     lengths = np.array([6, 4])
-    _, hs = model(jnp.asarray(xs), lengths=jnp.asarray(lengths))
+    _, hs = nnx.jit(lambda m, x, n: m(x, lengths=n))(model, jnp.asarray(xs), jnp.asarray(lengths))
     for b, length in enumerate(lengths):
         # every part is causal, so the valid prefix is the reference on the prefix alone
         ref = np_xlstm(model, xs[b, :length].astype(np.float64), 2)
