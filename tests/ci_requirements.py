@@ -2,7 +2,7 @@
 
 `missing_in_ci(environ, can_import)` lists them when `environ["CI"] == "true"` (CI sets it);
 tests/conftest.py stops the session with an error naming them, so a broken install of the
-`dev` extra fails CI instead of skipping the torch and xlstm parity tests.
+`dev` extra fails CI instead of skipping the torch and xlstm parity tests or the real W&B run.
 """
 
 from __future__ import annotations
@@ -14,6 +14,7 @@ from collections.abc import Callable, Mapping
 REQUIRED_IN_CI = {
     "torch": "the PyTorch parity tests (torch.nn.LSTM, the oneDNN kernel, interop)",
     "xlstm": "the sLSTM/mLSTM tests against the xlstm package's pure-PyTorch cells",
+    "wandb": "the W&B writer's offline run with the real package",
 }
 
 

@@ -1,5 +1,5 @@
-"""tests/ci_requirements.py: under CI=true a missing torch or xlstm is reported (conftest then
-stops the session with an error); outside CI nothing is required; and here, in CI, both import."""
+"""tests/ci_requirements.py: under CI=true a missing torch, xlstm or wandb is reported (conftest then
+stops the session with an error); outside CI nothing is required; and here, in CI, all import."""
 
 import os
 
@@ -12,7 +12,7 @@ def test_in_ci_each_module_that_does_not_import_is_named():
     absent = {"xlstm"}
     missing = missing_in_ci({"CI": "true"}, lambda m: m not in absent)
     assert missing == ["xlstm (needed by the sLSTM/mLSTM tests against the xlstm package's pure-PyTorch cells)"]
-    assert [m.split()[0] for m in missing_in_ci({"CI": "TRUE"}, lambda m: False)] == ["torch", "xlstm"]
+    assert [m.split()[0] for m in missing_in_ci({"CI": "TRUE"}, lambda m: False)] == ["torch", "xlstm", "wandb"]
 
 
 def test_outside_ci_nothing_is_required():

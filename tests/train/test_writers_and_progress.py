@@ -126,7 +126,10 @@ def test_wandb_writer_offline(tmp_path):
     for record in RECORDS:
         writers.write(record)
     writers.close()
-    assert list((tmp_path / "wandb").glob("offline-run-*"))
+    runs = list((tmp_path / "wandb").glob("offline-run-*"))
+    assert len(runs) == 1
+    logged = list(runs[0].glob("run-*.wandb"))  # the records, written for a later `wandb sync`
+    assert len(logged) == 1 and logged[0].stat().st_size > 0
 
 
 def test_plain_lines_when_not_a_terminal():
