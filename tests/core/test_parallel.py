@@ -95,8 +95,11 @@ def test_non_convergence_falls_back_and_info_reports_it():
     np.testing.assert_array_equal(info.iterations, 1)
     assert not info.converged.any() and info.fell_back.all()
     assert (info.residual > 1e-3).all()
-    np.testing.assert_allclose(hs, want[1], rtol=1e-12, atol=1e-12)   # the scan's result
-    np.testing.assert_allclose(final, want[0], rtol=1e-12, atol=1e-12)
+    # The scan's result. The map is chaotic (w_h scaled by 4): the last-bit differences between
+    # two compiled programs grow to ~4e-11 over the 40 steps (seen with XLA at level 0), while
+    # the one-iteration Newton result it replaces is off by more than 1e-3 (below).
+    np.testing.assert_allclose(hs, want[1], rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(final, want[0], rtol=1e-9, atol=1e-9)
     assert not info_raw.fell_back.any() and np.abs(hs_raw - want[1]).max() > 1e-3
     # undamped Newton makes at least one more step exact per iteration: T - 1 suffice
     assert bool(info_full.converged) and not bool(info_full.fell_back)
