@@ -72,7 +72,9 @@ def main(argv=None) -> int:
     parser.add_argument("--benchmarks", nargs="+", default=list(FILES), choices=list(FILES))
     parser.add_argument("--cells", nargs="+", default=["lstm", "gru", "rnn"])
     parser.add_argument("--out", type=Path, default=Path("runs/poly_music"))
-    args, overrides = parser.parse_known_args(argv)
+    argv = sys.argv[1:] if argv is None else list(argv)
+    overrides = [a for a in argv if "=" in a and not a.startswith("-")]  # KEY=VALUE, anywhere
+    args = parser.parse_args([a for a in argv if a not in overrides])
     rows = []
     for benchmark in args.benchmarks:
         for cell in args.cells:
