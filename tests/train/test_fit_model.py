@@ -315,7 +315,8 @@ def test_a_two_device_data_mesh_gives_the_single_device_run(tmp_path):
 
     root = Path(__file__).resolve().parents[2]
     env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_COMPILATION_CACHE")}
-    env.update(XLA_FLAGS=os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=2",
+    env.update(XLA_FLAGS=(os.environ.get("XLA_FLAGS", "")
+                          + " --xla_force_host_platform_device_count=2"),
                JAX_PLATFORMS="cpu")
     proc = subprocess.run([sys.executable, "-c", TWO_DEVICES, str(tmp_path), str(root)],
                           capture_output=True, text=True, env=env, timeout=300, cwd=root)

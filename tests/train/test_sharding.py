@@ -98,7 +98,8 @@ data: {{source: {corpus}, seq_len: 16}}
     # collectives, loaded from it, sometimes deadlock on 8 simulated devices (2 of 8 runs under
     # load; a 40 s rendezvous abort, seen in CI), while freshly compiled ones never did (27 runs).
     env = {k: v for k, v in os.environ.items() if not k.startswith("JAX_COMPILATION_CACHE")}
-    env.update(XLA_FLAGS=os.environ.get("XLA_FLAGS", "") + " --xla_force_host_platform_device_count=8",
+    env.update(XLA_FLAGS=(os.environ.get("XLA_FLAGS", "")
+                          + " --xla_force_host_platform_device_count=8"),
                JAX_PLATFORMS="cpu")
     proc = subprocess.run([sys.executable, "-c", SCRIPT, str(config), str(tmp / "runs")],
                           capture_output=True, text=True, env=env, timeout=300)
